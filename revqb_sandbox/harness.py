@@ -1,0 +1,45 @@
+"""Run ASGI apps on loopback in background threads (for tests, the demo and ``revqb sandbox serve``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class ServedApp:
+    """One app served on ``url`` until :meth:`stop`."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    app: Any = field(repr=False, default=None)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
+    """Start ``app`` with uvicorn on ``host:port`` (0 = a free port) and wait until it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("sandbox server did not start")
+        time.sleep(0.01)
+    return ServedApp(url=f"http://{host}:{bound_port}", server=server, thread=thread, app=app)
