@@ -1,0 +1,78 @@
+"""Exact JSON for money: parse numbers with a fraction as Decimal, write Decimal as a JSON number."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _encode_str  # type: ignore[attr-defined]
+from typing import Any
+
+
+def loads(data: bytes | str) -> Any:
+    """``json.loads`` with ``parse_float=Decimal`` (integers stay ``int``)."""
+    return json.loads(data, parse_float=Decimal)
+
+
+def _decimal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"cannot send {value} as a JSON number")
+    return format(value, "f")  # plain notation: Decimal("1E+2") -> "100", keeps "150.00" as is
+
+
+def _float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError(f"cannot send {value} as a JSON number")
+    return repr(value)
+
+
+def _encode(obj: Any, out: list[str]) -> None:
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, str):
+        out.append(_encode_str(obj))
+    elif isinstance(obj, Decimal):
+        out.append(_decimal(obj))
+    elif isinstance(obj, int):
+        out.append(int.__repr__(obj))
+    elif isinstance(obj, float):
+        out.append(_float(obj))
+    elif isinstance(obj, Mapping):
+        out.append("{")
+        for i, (key, value) in enumerate(obj.items()):
+            if i:
+                out.append(",")
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
+            out.append(_encode_str(key))
+            out.append(":")
+            _encode(value, out)
+        out.append("}")
+    elif isinstance(obj, list | tuple):
+        out.append("[")
+        for i, value in enumerate(obj):
+            if i:
+                out.append(",")
+            _encode(value, out)
+        out.append("]")
+    elif isinstance(obj, datetime | date):
+        out.append(_encode_str(obj.isoformat()))
+    else:
+        raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON where ``Decimal`` becomes a number with its exact digits (never a string or float)."""
+    out: list[str] = []
+    _encode(obj, out)
+    return "".join(out)
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    return dumps(obj).encode("ascii")
