@@ -1,0 +1,97 @@
+"""Reference data in QBO: the accounts, items and payment methods named in the mapping file.
+
+Each is looked up by name (inactive ones included) and created only when missing, with a ``requestid``
+derived from its name, so a lost response followed by a re-run never creates a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from revqb_pipeline.clients.errors import QBODuplicateName
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.mapping.config import MappingConfig
+
+log = logging.getLogger("revqb.sync")
+
+
+@dataclass
+class RefIds:
+    """QBO ids of the reference data, by name."""
+
+    accounts: dict[str, str] = field(default_factory=dict)
+    items: dict[str, str] = field(default_factory=dict)
+    payment_methods: dict[str, str] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+
+def _rid(kind: str, name: str) -> str:
+    return hashlib.sha256(f"revqb:{kind}:{name}".encode()).hexdigest()[:32]
+
+
+def _by_name(rows: list[dict[str, Any]], key: str = "Name") -> dict[str, dict[str, Any]]:
+    return {str(r.get(key, "")).casefold(): r for r in rows}
+
+
+def _ensure(
+    qbo: QBOClient,
+    entity: str,
+    name: str,
+    body: dict[str, Any],
+    existing: dict[str, dict[str, Any]],
+    refs: RefIds,
+) -> str:
+    hit = existing.get(name.casefold())
+    if hit is not None:
+        return str(hit["Id"])
+    try:
+        created = qbo.create(entity, body, request_id=_rid(entity, name))
+    except QBODuplicateName:
+        # Created meanwhile (another run, or a response we lost): read it back by name.
+        rows = qbo.query_rows(
+            f"SELECT * FROM {entity} WHERE Name = '{_escape(name)}' AND Active IN (true, false)"
+        )
+        if not rows:
+            raise
+        created = rows[0]
+    existing[name.casefold()] = created
+    refs.created.append(f"{entity} {name}")
+    log.info("created %s %r in QBO (Id %s)", entity, name, created["Id"])
+    return str(created["Id"])
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
+    """Look up (and create when missing) every account, item and payment method the mapping names."""
+    refs = RefIds()
+    accounts = _by_name(list(qbo.query_all("Account", where="Active IN (true, false)")))
+    for name, rule in cfg.accounts.items():
+        if rule.existing and name.casefold() not in accounts:
+            raise LookupError(f"account {name!r} is marked existing in the mapping file but is not in QBO")
+        body: dict[str, Any] = {"Name": name, "AccountType": rule.type}
+        if rule.subtype:
+            body["AccountSubType"] = rule.subtype
+        refs.accounts[name] = _ensure(qbo, "Account", name, body, accounts, refs)
+
+    items = _by_name(list(qbo.query_all("Item", where="Active IN (true, false)")))
+    for name, rule in cfg.items.items():
+        body = {
+            "Name": name,
+            "Type": "Service",
+            "IncomeAccountRef": {"value": refs.accounts[rule.income_account]},
+        }
+        if rule.description:
+            body["Description"] = rule.description
+        refs.items[name] = _ensure(qbo, "Item", name, body, items, refs)
+
+    methods = _by_name(list(qbo.query_all("PaymentMethod", where="Active IN (true, false)")))
+    for name in sorted({pm.qbo_payment_method for pm in cfg.payment_methods.values()}):
+        body = {"Name": name, "Type": "CREDIT_CARD" if "card" in name.casefold() else "NON_CREDIT_CARD"}
+        refs.payment_methods[name] = _ensure(qbo, "PaymentMethod", name, body, methods, refs)
+    return refs

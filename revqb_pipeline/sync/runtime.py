@@ -1,0 +1,92 @@
+"""Building clients, ledger and store from settings (shared by the Dagster resources and the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from revqb_pipeline.clients.oauth import OAuthClient
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.clients.ratelimit import limiter_for
+from revqb_pipeline.clients.revio import RevioClient
+from revqb_pipeline.mapping.config import MappingConfig, load_mapping
+from revqb_pipeline.settings import RevqbSettings
+from revqb_pipeline.staging.db import create_schema, make_engine
+from revqb_pipeline.staging.ledger import Ledger
+from revqb_pipeline.staging.store import StagingStore
+from revqb_pipeline.staging.tokens import SqlTokenStore
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per database URL per process, with the schema created or migrated on first use."""
+    if url not in _ENGINES:
+        engine = make_engine(url)
+        create_schema(engine)
+        _ENGINES[url] = engine
+    return _ENGINES[url]
+
+
+def build_revio(settings: RevqbSettings) -> RevioClient:
+    return RevioClient(
+        settings.revio_base_url,
+        settings.revio_client_code,
+        settings.revio_username,
+        settings.revio_password,
+        settings.revio_subscription_key,
+    )
+
+
+def build_qbo(settings: RevqbSettings, engine: Engine) -> QBOClient:
+    """A QBO client whose rotated refresh token is persisted in the staging database."""
+    store = SqlTokenStore(engine)
+    oauth = OAuthClient(
+        settings.qbo_token_url,
+        settings.qbo_client_id,
+        settings.qbo_client_secret,
+        store,
+        settings.qbo_realm_id,
+    )
+    if store.load(settings.qbo_realm_id) is None and settings.qbo_refresh_token:
+        oauth.bootstrap(settings.qbo_refresh_token)
+    return QBOClient(
+        settings.qbo_base_url,
+        settings.qbo_realm_id,
+        oauth,
+        limiter=limiter_for(settings.qbo_realm_id),
+        throttle_backoff_s=settings.qbo_throttle_backoff_s,
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything one sync needs, built lazily from settings."""
+
+    settings: RevqbSettings = field(default_factory=RevqbSettings.from_env)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return engine_for(self.settings.db_url)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.engine)
+
+    @cached_property
+    def store(self) -> StagingStore:
+        return StagingStore(self.engine)
+
+    @cached_property
+    def mapping(self) -> MappingConfig:
+        return load_mapping(self.settings.mapping_file)
+
+    @cached_property
+    def revio(self) -> RevioClient:
+        return build_revio(self.settings)
+
+    @cached_property
+    def qbo(self) -> QBOClient:
+        return build_qbo(self.settings, self.engine)

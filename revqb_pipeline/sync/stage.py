@@ -1,0 +1,72 @@
+"""Normalizing raw Rev.io records into staging tables; malformed records are quarantined, never dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from revqb_pipeline.mapping.errors import RecordError
+from revqb_pipeline.staging.ledger import Ledger
+from revqb_pipeline.staging.store import StagingStore
+
+
+@dataclass
+class StageReport:
+    """Counts for Dagster metadata, and the quarantined records with their reasons."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "quarantined": len(self.quarantined),
+        }
+
+
+def record_id_of(raw: dict[str, Any], pk: str) -> str:
+    """The record's id, or a stable stand-in for a record that lacks one."""
+    value = raw.get(pk)
+    if value not in (None, ""):
+        return str(value)
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"missing-{pk}-{digest}"
+
+
+def stage_records(
+    store: StagingStore,
+    ledger: Ledger,
+    *,
+    table: str,
+    resource: str,
+    source_type: str,
+    pk: str,
+    raws: list[dict[str, Any]],
+    normalize: Callable[[dict[str, Any]], dict[str, Any]],
+    partition_key: str | None,
+) -> StageReport:
+    """Normalize ``raws`` and upsert them into ``table``; quarantine each failing record with its reason."""
+    report = StageReport()
+    rows: list[dict[str, Any]] = []
+    for raw in raws:
+        rid = record_id_of(raw, pk)
+        try:
+            rows.append(normalize(raw))
+        except RecordError as exc:
+            reason = f"Rev.io {resource} {rid}: {exc}"
+            store.quarantine(resource, rid, reason, json.dumps(raw, default=str), partition_key)
+            ledger.quarantine(source_type, rid, reason=reason, partition_key=partition_key)
+            report.quarantined[rid] = reason
+            continue
+        store.clear_quarantine(resource, rid)
+    if rows:
+        counts = store.upsert(table, rows)
+        report.inserted, report.updated, report.unchanged = counts.inserted, counts.updated, counts.unchanged
+    return report

@@ -1,0 +1,364 @@
+"""The one way revqb writes to QuickBooks: intent in the ledger, lookup, batched write, recorded outcome.
+
+Protocol (docs/architecture.md): a payload whose hash is already synced is skipped; every create is preceded
+by a business-key lookup (so an earlier write whose response was lost is linked, not repeated); the intent and
+its ``requestid`` are committed before the write; a retried chunk reuses its ``requestid``; every outcome
+lands in the ledger with a readable detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from revqb_pipeline.clients.errors import (
+    OAuthError,
+    QBODuplicateDocNumber,
+    QBOError,
+    QBOStaleObject,
+    QBOTransportError,
+)
+from revqb_pipeline.clients.qbo import BatchItemResult, BatchOp, QBOClient, in_clause
+from revqb_pipeline.mapping.hashing import payload_hash
+from revqb_pipeline.staging.ledger import Intent, Ledger, LedgerStatus
+
+log = logging.getLogger("revqb.sync")
+
+BATCH_LIMIT = 30
+SERVER_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse")
+
+
+@dataclass
+class WriteRequest:
+    """One logical write: a source record and the QBO entity body it should become."""
+
+    source_type: str
+    source_id: str
+    qbo_entity: str
+    payload: dict[str, Any]
+    business_key: str | None = None
+    partition_key: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return payload_hash(self.payload)
+
+
+@dataclass
+class WriteReport:
+    """What happened to each request, and the counts shown in Dagster metadata and the CLI."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # source_id -> (action, detail)
+    qbo_ids: dict[str, str] = field(default_factory=dict)  # source_id -> QBO Id
+
+    def record(self, source_id: str, action: str, detail: str = "", qbo_id: str | None = None) -> None:
+        self.counts[action] += 1
+        self.outcomes[source_id] = (action, detail)
+        if qbo_id:
+            self.qbo_ids[source_id] = qbo_id
+
+    def merge(self, other: WriteReport) -> None:
+        self.counts.update(other.counts)
+        self.outcomes.update(other.outcomes)
+        self.qbo_ids.update(other.qbo_ids)
+
+
+class EntityAdapter(Protocol):
+    """Entity-specific parts of a write: finding an existing entity and building an update."""
+
+    def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+        """Existing QBO entities for these requests, keyed by source_id (by business key)."""
+        ...
+
+    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+        """A sparse update turning ``existing`` into ``desired``, or None when they already agree."""
+        ...
+
+    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
+        """A corrected request to try once more (e.g. a renamed customer after 6240), or None."""
+        ...
+
+
+def docnumber_lookup(qbo: QBOClient, entity: str, field_name: str = "DocNumber") -> Callable[..., Any]:
+    """A ``lookup`` that finds entities whose ``field_name`` equals each request's business key."""
+
+    def lookup(requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+        by_key = {r.business_key: r.source_id for r in requests if r.business_key}
+        found: dict[str, dict[str, Any]] = {}
+        keys = sorted(by_key)
+        for start in range(0, len(keys), 100):
+            chunk = keys[start : start + 100]
+            sql = f"SELECT * FROM {entity} WHERE {field_name} IN {in_clause(chunk)} MAXRESULTS 1000"
+            for row in qbo.query_rows(sql):
+                sid = by_key.get(str(row.get(field_name)))
+                if sid is not None:
+                    found[sid] = row
+        return found
+
+    return lookup
+
+
+def read_by_ids(qbo: QBOClient, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Current QBO entities by Id (batched ``IN`` queries), for SyncTokens before updates."""
+    wanted = sorted(set(ids))
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 100):
+        chunk = wanted[start : start + 100]
+        for row in qbo.query_rows(f"SELECT * FROM {entity} WHERE Id IN {in_clause(chunk)} MAXRESULTS 1000"):
+            rows[str(row["Id"])] = row
+    return rows
+
+
+def chunk_request_id(request_ids: list[str]) -> str:
+    """The batch ``requestid`` for a chunk: derived from its members' ids, so a retried chunk reuses it."""
+    return hashlib.sha256("|".join(request_ids).encode()).hexdigest()[:32]
+
+
+class LedgeredWriter:
+    """Writes one entity type through the batch endpoint under the ledger's protocol."""
+
+    def __init__(
+        self, qbo: QBOClient, ledger: Ledger, adapter: EntityAdapter, *, chunk_size: int = BATCH_LIMIT
+    ):
+        self.qbo = qbo
+        self.ledger = ledger
+        self.adapter = adapter
+        self.chunk_size = min(chunk_size, BATCH_LIMIT)
+
+    # -- public -------------------------------------------------------------------------------------------
+    def write(self, requests: list[WriteRequest]) -> WriteReport:
+        report = WriteReport()
+        if not requests:
+            return report
+        source_type = requests[0].source_type
+        rows = self.ledger.get_many(source_type, [r.source_id for r in requests])
+        creates: list[WriteRequest] = []
+        updates: list[tuple[WriteRequest, str]] = []  # (request, known qbo id)
+        for req in requests:
+            row = rows.get(req.source_id)
+            if row and row.status == LedgerStatus.SYNCED and row.qbo_id:
+                if row.payload_hash == req.hash:
+                    report.record(req.source_id, "unchanged", qbo_id=row.qbo_id)
+                else:
+                    updates.append((req, row.qbo_id))
+            elif row and row.status == LedgerStatus.QUARANTINED and row.payload_hash == req.hash:
+                report.record(req.source_id, "quarantined", row.last_error or "quarantined")
+            else:
+                creates.append(req)
+
+        existing = self.adapter.lookup(creates) if creates else {}
+        to_create = [r for r in creates if r.source_id not in existing]
+        linked = [(r, str(existing[r.source_id]["Id"])) for r in creates if r.source_id in existing]
+        self._write_updates(updates, linked, report)
+        self._write_creates(to_create, report, allow_retry=True)
+        return report
+
+    # -- updates ------------------------------------------------------------------------------------------
+    def _write_updates(
+        self,
+        updates: list[tuple[WriteRequest, str]],
+        linked: list[tuple[WriteRequest, str]],
+        report: WriteReport,
+    ) -> None:
+        if not updates and not linked:
+            return
+        entity = (updates or linked)[0][0].qbo_entity
+        current = read_by_ids(self.qbo, entity, [qid for _, qid in updates + linked])
+        ops: list[tuple[WriteRequest, dict[str, Any]]] = []
+        link_ids = {r.source_id for r, _ in linked}
+        for req, qid in updates + linked:
+            found = current.get(qid)
+            if found is None:
+                if req.source_id in link_ids:
+                    continue
+                # The ledger points at an entity that no longer exists: create it again.
+                self._write_creates([req], report, allow_retry=False)
+                continue
+            body = self.adapter.update_body(found, req.payload)
+            action = "linked" if req.source_id in link_ids else "unchanged"
+            if body is None:
+                self.ledger.mark_synced(
+                    req.source_type,
+                    req.source_id,
+                    qbo_id=qid,
+                    sync_token=str(found.get("SyncToken", "")),
+                    payload_hash=req.hash,
+                    detail=f"{action}: {entity} {qid} already matches",
+                    action=action,
+                )
+                report.record(req.source_id, action, qbo_id=qid)
+            else:
+                ops.append((req, body))
+        self._run_ops(ops, "update", report, linked_ids=link_ids)
+
+    # -- creates ------------------------------------------------------------------------------------------
+    def _write_creates(self, creates: list[WriteRequest], report: WriteReport, *, allow_retry: bool) -> None:
+        ops = [(req, req.payload) for req in creates]
+        retry = self._run_ops(ops, "create", report, linked_ids=set())
+        if retry and allow_retry:
+            self._write_creates(retry, report, allow_retry=False)
+
+    # -- the write itself ---------------------------------------------------------------------------------
+    def _run_ops(
+        self,
+        ops: list[tuple[WriteRequest, dict[str, Any]]],
+        operation: str,
+        report: WriteReport,
+        *,
+        linked_ids: set[str],
+    ) -> list[WriteRequest]:
+        """Write ``ops`` in chunks; returns corrected requests the adapter wants tried once more."""
+        retry: list[WriteRequest] = []
+        for start in range(0, len(ops), self.chunk_size):
+            chunk = ops[start : start + self.chunk_size]
+            intents = [
+                Intent(
+                    source_type=req.source_type,
+                    source_id=req.source_id,
+                    qbo_entity=req.qbo_entity,
+                    payload_hash=req.hash,
+                    business_key=req.business_key,
+                    partition_key=req.partition_key,
+                    request_id=uuid.uuid4().hex[:20],
+                )
+                for req, _ in chunk
+            ]
+            stored = self.ledger.record_intents(intents)
+            request_ids = [stored[req.source_id].request_id or "" for req, _ in chunk]
+            batch = [
+                BatchOp(bid=f"b{i}", operation=operation, entity=req.qbo_entity, body=body)
+                for i, (req, body) in enumerate(chunk)
+            ]
+            try:
+                results = self.qbo.batch(batch, request_id=chunk_request_id(request_ids))
+            except OAuthError:
+                raise
+            except QBOTransportError as exc:
+                self._resolve_unknown([req for req, _ in chunk], operation, report, exc)
+                continue
+            except QBOError as exc:
+                for req, _ in chunk:
+                    self._fail(req, exc, report)
+                continue
+            for i, (req, body) in enumerate(chunk):
+                item = results.get(f"b{i}")
+                if item is None:
+                    self._fail(req, QBOError(status=0, code="", message="no batch response for item"), report)
+                    continue
+                fixed = self._record_item(
+                    req, body, item, operation, report, linked=req.source_id in linked_ids
+                )
+                if fixed is not None:
+                    retry.append(fixed)
+        return retry
+
+    def _record_item(
+        self,
+        req: WriteRequest,
+        body: dict[str, Any],
+        item: BatchItemResult,
+        operation: str,
+        report: WriteReport,
+        *,
+        linked: bool,
+    ) -> WriteRequest | None:
+        if item.error is None and item.body is not None:
+            qid = str(item.body["Id"])
+            action = "linked" if linked else ("created" if operation == "create" else "updated")
+            self.ledger.mark_synced(
+                req.source_type,
+                req.source_id,
+                qbo_id=qid,
+                sync_token=str(item.body.get("SyncToken", "")),
+                payload_hash=req.hash,
+                detail=f"{action} {req.qbo_entity} {qid}",
+                action=action,
+            )
+            report.record(req.source_id, action, qbo_id=qid)
+            return None
+        error = item.error or QBOError(status=0, code="", message="empty batch item")
+        if isinstance(error, QBODuplicateDocNumber) and operation == "create":
+            found = self.adapter.lookup([req]).get(req.source_id)
+            if found is not None:
+                self._write_updates([], [(req, str(found["Id"]))], report)
+                return None
+        if isinstance(error, QBOStaleObject) and operation == "update":
+            self._retry_stale(req, report)
+            return None
+        if operation == "create":
+            fixed = self.adapter.on_create_error(req, error)
+            if fixed is not None:
+                return fixed
+        self._fail(req, error, report)
+        return None
+
+    def _retry_stale(self, req: WriteRequest, report: WriteReport) -> None:
+        """5010: re-read the entity and apply the change once more with its current SyncToken."""
+        row = self.ledger.get(req.source_type, req.source_id)
+        qid = row.qbo_id if row else None
+        current = self.qbo.read(req.qbo_entity, qid) if qid else None
+        if current is None:
+            self._fail(req, QBOStaleObject(status=400, code="5010", message="Stale Object Error"), report)
+            return
+        body = self.adapter.update_body(current, req.payload)
+        try:
+            result = (
+                self.qbo.update(req.qbo_entity, body, request_id=uuid.uuid4().hex[:20])
+                if body is not None
+                else current
+            )
+        except QBOError as exc:
+            self._fail(req, exc, report)
+            return
+        self.ledger.mark_synced(
+            req.source_type,
+            req.source_id,
+            qbo_id=str(result["Id"]),
+            sync_token=str(result.get("SyncToken", "")),
+            payload_hash=req.hash,
+            detail=f"updated {req.qbo_entity} {result['Id']} after re-reading a stale SyncToken",
+            action="updated",
+        )
+        report.record(req.source_id, "updated", qbo_id=str(result["Id"]))
+
+    def _resolve_unknown(
+        self, reqs: list[WriteRequest], operation: str, report: WriteReport, exc: QBOTransportError
+    ) -> None:
+        """The batch's outcome is unknown: look each record up by business key before deciding."""
+        log.warning("batch outcome unknown (%s); looking records up by business key", exc)
+        found = self.adapter.lookup(reqs) if operation == "create" else {}
+        for req in reqs:
+            hit = found.get(req.source_id)
+            if hit is not None:
+                qid = str(hit["Id"])
+                self.ledger.mark_synced(
+                    req.source_type,
+                    req.source_id,
+                    qbo_id=qid,
+                    sync_token=str(hit.get("SyncToken", "")),
+                    payload_hash=req.hash,
+                    detail=f"response lost; found {req.qbo_entity} {qid} by business key and linked it",
+                    action="linked",
+                )
+                report.record(req.source_id, "linked", "found after lost response", qbo_id=qid)
+            else:
+                self._fail(req, exc, report)
+
+    def _fail(self, req: WriteRequest, error: QBOError, report: WriteReport) -> None:
+        transient = error.transient
+        text = f"{error.code} {error.message}: {error.detail}".strip() if error.code else str(error)
+        self.ledger.mark_failed(
+            req.source_type, req.source_id, code=error.code or None, error=text, transient=transient
+        )
+        report.record(req.source_id, "failed" if transient else "quarantined", text)
+
+
+def strip_server_fields(entity: dict[str, Any]) -> dict[str, Any]:
+    """An entity without the fields QBO computes (for comparing desired vs existing)."""
+    return {k: v for k, v in entity.items() if k not in SERVER_FIELDS}
