@@ -6,6 +6,7 @@ anything the ledger believes that QBO does not show.
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,8 @@ class EntityReconciliation:
 
 Reconciler = Callable[[Runtime], EntityReconciliation]
 RECONCILERS: dict[str, Reconciler] = {}
+# Modules that register more reconcilers with @reconciler (imported on first use).
+RECONCILER_MODULES: tuple[str, ...] = ()
 
 
 def reconciler(name: str) -> Callable[[Reconciler], Reconciler]:
@@ -146,6 +149,8 @@ def reconcile_invoices(rt: Runtime) -> EntityReconciliation:
 
 def reconcile(rt: Runtime, entities: list[str] | None = None) -> list[EntityReconciliation]:
     """Run the registered reconciliations (all, or the named ones)."""
+    for module in RECONCILER_MODULES:
+        importlib.import_module(module)
     names = entities or list(RECONCILERS)
     return [RECONCILERS[n](rt) for n in names]
 
