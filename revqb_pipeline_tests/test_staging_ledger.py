@@ -74,8 +74,27 @@ def test_status_transitions_write_events(ledger: Ledger) -> None:
     assert event.at.tzinfo is not None and event.detail == "business validation"
     assert len(ledger.events(limit=2)) == 2
     with pytest.raises(LedgerError):
-        ledger.mark_synced("bill", "404", qbo_id=1, sync_token=0)
+        ledger.mark_voided("bill", "404", detail="never written")
     assert ledger.get("bill", "404") is None
+
+
+def test_mark_synced_links_a_record_without_prior_intent(ledger: Ledger) -> None:
+    row = ledger.mark_synced(
+        "customer", 8, qbo_id=58, sync_token=1, action="linked", qbo_entity="Customer", business_key="a@b.c"
+    )
+    assert (row.status, row.qbo_entity, row.attempts, row.request_id) == ("synced", "Customer", 0, None)
+    (event,) = ledger.events("customer", "8")
+    assert event.action == "linked" and "Customer 58" in event.detail
+    ledger.mark_waiting(
+        "payment", "3", reason="invoice missing", qbo_entity="Payment", partition_key="2026-01-02"
+    )
+    done = ledger.mark_synced("payment", "3", qbo_id=9, sync_token=0, payload_hash="ph")
+    assert (done.qbo_entity, done.partition_key, done.payload_hash, done.last_error) == (
+        "Payment",
+        "2026-01-02",
+        "ph",
+        None,
+    )
 
 
 def test_summary_problems_and_reset_for_retry(ledger: Ledger) -> None:

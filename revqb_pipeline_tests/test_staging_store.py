@@ -99,6 +99,10 @@ def test_quarantine_round_trip(store: StagingStore) -> None:
     assert store.clear_quarantine("bills", 42) is True
     assert store.clear_quarantine("bills", 42) is False
     assert [q["resource"] for q in store.quarantined()] == ["customers"]
+    for i in range(50):
+        store.quarantine("charges", i, "bad")
+    assert store.clear_quarantine_many("charges", [*range(49), 5000]) == 49
+    assert [q["record_id"] for q in store.quarantined("charges")] == ["49"]
 
 
 def test_payloads_and_cursors(store: StagingStore) -> None:

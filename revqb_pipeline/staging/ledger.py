@@ -7,7 +7,7 @@ locks on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two processes sharing th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -261,8 +261,14 @@ class Ledger:
         payload_hash: str | None = None,
         detail: str = "",
         action: str = "created",
+        qbo_entity: str | None = None,
+        partition_key: str | None = None,
+        business_key: str | None = None,
     ) -> LedgerRow:
-        """Record a write or link: status ``synced`` with the QBO id and SyncToken; clears errors."""
+        """Record a write or link: status ``synced`` with the QBO id and SyncToken; clears errors.
+
+        Creates the row when there is none (e.g. a record linked to an existing QBO entity without a write).
+        """
         values: dict[str, Any] = {
             "status": LedgerStatus.SYNCED.value,
             "qbo_id": str(qbo_id),
@@ -272,12 +278,15 @@ class Ledger:
         }
         if payload_hash is not None:
             values["payload_hash"] = payload_hash
-        return self._update(
+        return self._upsert(
             source_type,
             source_id,
             values,
             action=action,
             detail=lambda r: detail or f"{action} {r.qbo_entity} {qbo_id} (SyncToken {sync_token})",
+            qbo_entity=qbo_entity,
+            partition_key=partition_key,
+            business_key=business_key,
         )
 
     def mark_failed(
@@ -302,11 +311,12 @@ class Ledger:
         business_key: str | None = None,
     ) -> LedgerRow:
         """Quarantine a record (bad input or permanent validation error), creating its row if needed."""
-        return self._upsert_status(
+        return self._upsert(
             source_type,
             source_id,
-            LedgerStatus.QUARANTINED,
-            detail=reason,
+            {"status": LedgerStatus.QUARANTINED.value, "last_error_code": code, "last_error": reason},
+            action=LedgerStatus.QUARANTINED.value,
+            detail=lambda _r: reason,
             code=code,
             qbo_entity=qbo_entity,
             partition_key=partition_key,
@@ -324,11 +334,12 @@ class Ledger:
         business_key: str | None = None,
     ) -> LedgerRow:
         """Park a record whose dependency is not in QBO yet, creating its row if needed."""
-        return self._upsert_status(
+        return self._upsert(
             source_type,
             source_id,
-            LedgerStatus.WAITING,
-            detail=reason,
+            {"status": LedgerStatus.WAITING.value, "last_error_code": None, "last_error": reason},
+            action=LedgerStatus.WAITING.value,
+            detail=lambda _r: reason,
             code=None,
             qbo_entity=qbo_entity,
             partition_key=partition_key,
@@ -404,7 +415,7 @@ class Ledger:
         values: dict[str, Any],
         *,
         action: str,
-        detail: Any,
+        detail: Callable[[LedgerRow], str],
         error_code: str | None = None,
     ) -> LedgerRow:
         now = utcnow()
@@ -424,48 +435,43 @@ class Ledger:
             )
         return row
 
-    def _upsert_status(
+    def _upsert(
         self,
         source_type: str,
         source_id: str | int,
-        status: LedgerStatus,
+        values: dict[str, Any],
         *,
-        detail: str,
-        code: str | None,
-        qbo_entity: str | None,
-        partition_key: str | None,
-        business_key: str | None,
+        action: str,
+        detail: Callable[[LedgerRow], str],
+        code: str | None = None,
+        qbo_entity: str | None = None,
+        partition_key: str | None = None,
+        business_key: str | None = None,
     ) -> LedgerRow:
+        """Set ``values`` on the row, creating it if needed; identity fields only overwrite when given."""
         now = utcnow()
         ins = dialect_insert(self._dialect, L)
+        identity = {"qbo_entity": qbo_entity, "partition_key": partition_key, "business_key": business_key}
         stmt = ins.values(
             source_type=source_type,
             source_id=str(source_id),
-            qbo_entity=qbo_entity,
-            partition_key=partition_key,
-            business_key=business_key,
-            status=status.value,
             attempts=0,
-            last_error_code=code,
-            last_error=detail,
             created_at=now,
             updated_at=now,
+            **identity,
+            **values,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["source_type", "source_id"],
             set_={
-                "qbo_entity": sa.func.coalesce(ins.excluded.qbo_entity, L.c.qbo_entity),
-                "partition_key": sa.func.coalesce(ins.excluded.partition_key, L.c.partition_key),
-                "business_key": sa.func.coalesce(ins.excluded.business_key, L.c.business_key),
-                "status": status.value,
-                "last_error_code": code,
-                "last_error": detail,
+                **{k: sa.func.coalesce(ins.excluded[k], L.c[k]) for k in identity},
+                **{k: ins.excluded[k] for k in values},
                 "updated_at": now,
             },
         ).returning(*_returning())
         with write_begin(self.engine) as conn:
             row = LedgerRow.from_mapping(conn.execute(stmt).one()._mapping)
-            self._log(conn, [_event(source_type, row.source_id, status, status.value, detail, now, code)])
+            self._log(conn, [_event(source_type, row.source_id, row.status, action, detail(row), now, code)])
         return row
 
     @staticmethod

@@ -212,6 +212,17 @@ class StagingStore:
         with write_begin(self.engine) as conn:
             return conn.execute(stmt).rowcount > 0
 
+    def clear_quarantine_many(self, resource: str, record_ids: Iterable[str | int]) -> int:
+        """Forget many quarantined records of one resource in one transaction; returns how many."""
+        t = stg_quarantine
+        ids = list(dict.fromkeys(str(r) for r in record_ids))
+        cleared = 0
+        with write_begin(self.engine) as conn:
+            for chunk in chunks(ids, IN_CHUNK):
+                stmt = sa.delete(t).where(t.c.resource == resource, t.c.record_id.in_(chunk))
+                cleared += conn.execute(stmt).rowcount
+        return cleared
+
     def quarantined(self, resource: str | None = None) -> list[dict[str, Any]]:
         """Quarantined source records, optionally of one resource."""
         t = stg_quarantine
