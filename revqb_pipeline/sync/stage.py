@@ -55,6 +55,7 @@ def stage_records(
     """Normalize ``raws`` and upsert them into ``table``; quarantine each failing record with its reason."""
     report = StageReport()
     rows: list[dict[str, Any]] = []
+    clean: list[str] = []
     for raw in raws:
         rid = record_id_of(raw, pk)
         try:
@@ -65,7 +66,8 @@ def stage_records(
             ledger.quarantine(source_type, rid, reason=reason, partition_key=partition_key)
             report.quarantined[rid] = reason
             continue
-        store.clear_quarantine(resource, rid)
+        clean.append(rid)
+    store.clear_quarantine_many(resource, clean)
     if rows:
         counts = store.upsert(table, rows)
         report.inserted, report.updated, report.unchanged = counts.inserted, counts.updated, counts.unchanged
