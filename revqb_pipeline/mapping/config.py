@@ -233,7 +233,7 @@ class RevenueKind(_Cfg):
     @model_validator(mode="after")
     def _deferred_needs_account(self) -> RevenueKind:
         if self.deferred and not self.deferred_account:
-            raise ValueError("deferred: true needs a deferred_account")
+            raise ValueError("deferred_account: required when deferred is true")
         return self
 
 
@@ -273,8 +273,18 @@ class CustomersConfig(_Cfg):
 class DunningConfig(_Cfg):
     status_line_prefix: str = "revio:status:"
     inactive_statuses: list[str] = Field(default_factory=list)
+    # collection state (see mapping/dunning.py): the Rev.io custom field holding the dunning step, the step
+    # names meaning "in collections", and optionally: suspended for N days or more -> collections.
+    collection_step_field: str = "Collection Step"
+    collections_steps: list[str] = Field(
+        default_factory=lambda: ["Collections Agency", "Collections", "Written Off"]
+    )
+    collections_after_suspended_days: int | None = Field(default=None, ge=0)
+    # collection states (CURRENT, DUNNING, SUSPENDED, COLLECTIONS, CLOSED) that make the QBO customer inactive
+    inactive_states: list[str] = Field(default_factory=list)
+    clear_line_on_recovery: bool = True
 
-    @field_validator("inactive_statuses")
+    @field_validator("inactive_statuses", "inactive_states")
     @classmethod
     def _upper(cls, v: list[str]) -> list[str]:
         return [s.strip().upper() for s in v]
@@ -332,8 +342,8 @@ class MappingConfig(_Cfg):
             acct = self.accounts.get(rule.liability_account)
             if acct is not None and acct.type not in LIABILITY_TYPES:
                 problems.append(
-                    f"{where}.liability_account: {rule.liability_account!r} is a {acct.type} account, "
-                    "not a liability account"
+                    f"{where}.liability_account: {rule.liability_account!r} is an account of type "
+                    f"{acct.type}, not a liability account"
                 )
             item = self.items.get(rule.item)
             if item is not None and item.income_account != rule.liability_account:
