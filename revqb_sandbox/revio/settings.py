@@ -34,7 +34,9 @@ class RevioSandboxSettings(BaseModel):
 
     rate_per_minute: int = Field(500, ge=1)
     daily_quota: int = Field(150_000, ge=1)
-    time_scale: float = Field(1.0, gt=0, description="A rate-limit minute lasts 60/time_scale real seconds.")
+    time_scale: float = Field(
+        1.0, gt=0, description="Real seconds per simulated second (0.01: a rate-limit minute lasts 0.6 s)."
+    )
     page_size_over_limit: Literal["clamp", "reject"] = "clamp"
     faults: str | None = Field(None, description="Fault spec; only `revio.*` rules are used.")
     fault_seed: int | None = None
