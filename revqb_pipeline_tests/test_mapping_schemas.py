@@ -18,6 +18,7 @@ from revqb_pipeline.mapping.schemas import (
     InvoicePayloadLines,
     bill_totals_frame,
     invoice_lines_frame,
+    validate_bill_totals,
 )
 
 
@@ -224,3 +225,29 @@ def test_frames_from_payloads_validate(cfg: MappingConfig) -> None:
         bill_totals_frame([payload], [bill], charges, override),
         "invoice lines (+ TotalTax) != Rev.io invoice_amount",
     )
+
+
+def test_validate_bill_totals_from_lines_frame(cfg: MappingConfig) -> None:
+    types = {12: normalize_product_type({"product_type_id": 12, "product_type_code": "MRC"}, cfg)}
+    raw = {"charge_id": 1, "bill_id": 10, "customer_id": 7, "product_type_id": 12, "quantity": 1}
+    charges = [
+        normalize_charge({**raw, "product_amount": "20.00", "tax_amount": "1.50", "tax_class_id": 201}, types)
+    ]
+    bill = normalize_bill(
+        {"bill_id": 10, "customer_id": 7, "created_date": "2024-03-01", "invoice_amount": "21.50"}
+    )
+    refs = {name: "1" for name in cfg.items}
+    override = cfg.model_copy(update={"taxes": cfg.taxes.model_copy(update={"mode": "total_tax_override"})})
+    for mapping in (cfg, override):
+        payload = invoice_payload(bill, charges, customer_ref="5", item_refs=refs, cfg=mapping)
+        # the asset check's call pattern: lines frame without cfg, bills only
+        totals = validate_bill_totals(invoice_lines_frame([payload]), [bill])
+        assert totals.iloc[0]["lines_cents"] + totals.iloc[0]["total_tax_cents"] == 2150
+        # with cfg and charges the tax rule is checked too
+        validate_bill_totals(invoice_lines_frame([payload], mapping), [bill], charges)
+    short = {**bill, "invoice_amount_cents": 2151}
+    with pytest.raises(pandera.errors.SchemaErrors, match="invoice lines"):
+        validate_bill_totals(invoice_lines_frame([payload]), [short])
+    wrong_tax = [{**charges[0], "tax_amount_cents": 149}]
+    with pytest.raises(pandera.errors.SchemaErrors, match="invoice tax != sum"):
+        validate_bill_totals(invoice_lines_frame([payload], override), [bill], wrong_tax)

@@ -149,6 +149,7 @@ _LINE_COLUMNS = [
     "amount_cents",
     "qty",
     "unit_price",
+    "txn_total_tax_cents",
 ]
 
 
@@ -179,13 +180,15 @@ def invoice_lines_frame(
 
     ``bill_id`` comes from the ``revio:bill:<id>`` PrivateNote marker; ``line_kind`` is ``tax`` when the
     line's item is one of the mapping's tax items (pass ``cfg``; without it every line is ``item``).
-    Amounts are kept as exact strings next to integer cents (``amount_cents`` is null when not whole cents).
+    Amounts are kept as exact strings next to integer cents (``amount_cents`` is null when not whole cents);
+    ``txn_total_tax_cents`` repeats the payload's ``TxnTaxDetail.TotalTax`` (0 in ``lines`` mode).
     """
     marker = cfg.invoice.bill_note_marker if cfg else "revio:bill:"
     tax_items = set(cfg.tax_item_names()) if cfg else set()
     rows = []
     for payload in payloads:
         bill_id = _bill_id_of(payload, marker)
+        override = _cents_or_none((payload.get("TxnTaxDetail") or {}).get("TotalTax")) or 0
         num = 0
         for line in payload.get("Line") or []:
             if line.get("DetailType") != "SalesItemLineDetail":
@@ -206,6 +209,7 @@ def invoice_lines_frame(
                     "amount_cents": _cents_or_none(line.get("Amount")),
                     "qty": _text(detail.get("Qty")),
                     "unit_price": _text(detail.get("UnitPrice")),
+                    "txn_total_tax_cents": override,
                 }
             )
     df = pd.DataFrame(rows, columns=_LINE_COLUMNS)
@@ -220,49 +224,63 @@ def _records(data: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[s
     return list(data)
 
 
+def bill_totals_from_lines(
+    lines: pd.DataFrame,
+    bills: pd.DataFrame | Sequence[Mapping[str, Any]],
+    charges: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Per bill in an ``invoice_lines_frame``: Σ line cents, Σ tax line cents, the ``TotalTax`` override, the
+    bill's ``invoice_amount_cents`` and Σ its charges' ``tax_amount_cents`` (``BillTotals``).
+
+    Without ``charges`` the charge tax is taken to be the invoice's own tax (so only the bill-total rule is
+    really checked); tax lines are only recognised when the lines frame was built with the mapping config.
+    """
+    bill_amounts = {int(b["bill_id"]): int(b["invoice_amount_cents"]) for b in _records(bills)}
+    charge_tax: dict[int, int] | None = None
+    if charges is not None:
+        charge_tax = {}
+        for ch in _records(charges):
+            bid = ch.get("bill_id")
+            if bid is not None and bid == bid:  # skip None / NaN
+                charge_tax[int(bid)] = charge_tax.get(int(bid), 0) + int(ch.get("tax_amount_cents") or 0)
+    rows = []
+    for bill_id, mine in lines.dropna(subset=["bill_id"]).groupby("bill_id", sort=True):
+        bid = int(bill_id)
+        tax_lines = int(mine.loc[mine["line_kind"] == "tax", "amount_cents"].fillna(0).sum())
+        override = int(mine["txn_total_tax_cents"].fillna(0).max()) if "txn_total_tax_cents" in mine else 0
+        rows.append(
+            {
+                "bill_id": bid,
+                "lines_cents": int(mine["amount_cents"].fillna(0).sum()),
+                "tax_lines_cents": tax_lines,
+                "total_tax_cents": override,
+                "invoice_amount_cents": bill_amounts.get(bid),
+                "charge_tax_cents": charge_tax.get(bid, 0)
+                if charge_tax is not None
+                else tax_lines + override,
+            }
+        )
+    columns = ["bill_id", "lines_cents", "tax_lines_cents", "total_tax_cents", "invoice_amount_cents"]
+    df = pd.DataFrame(rows, columns=[*columns, "charge_tax_cents"])
+    df["invoice_amount_cents"] = df["invoice_amount_cents"].astype("Int64")
+    return df
+
+
 def bill_totals_frame(
     payloads: Iterable[Mapping[str, Any]],
     bills: pd.DataFrame | Sequence[Mapping[str, Any]],
     charges: pd.DataFrame | Sequence[Mapping[str, Any]],
     cfg: MappingConfig | None = None,
 ) -> pd.DataFrame:
-    """Per bill: Σ invoice line cents, Σ tax line cents, ``TotalTax`` override cents, the bill's
-    ``invoice_amount_cents`` and Σ its charges' ``tax_amount_cents`` (``BillTotals``). Only bills with a
-    payload are included."""
-    payloads = list(payloads)
-    lines = invoice_lines_frame(payloads, cfg)
-    marker = cfg.invoice.bill_note_marker if cfg else "revio:bill:"
-    bill_amounts = {int(b["bill_id"]): int(b["invoice_amount_cents"]) for b in _records(bills)}
-    charge_tax: dict[int, int] = {}
-    for ch in _records(charges):
-        if ch.get("bill_id") is not None and ch.get("bill_id") == ch.get("bill_id"):  # skip NaN
-            key = int(ch["bill_id"])
-            charge_tax[key] = charge_tax.get(key, 0) + int(ch.get("tax_amount_cents") or 0)
-    rows = []
-    for payload in payloads:
-        bill_id = _bill_id_of(payload, marker)
-        if bill_id is None:
-            continue
-        mine = lines[lines["bill_id"] == bill_id]
-        override = _cents_or_none((payload.get("TxnTaxDetail") or {}).get("TotalTax")) or 0
-        rows.append(
-            {
-                "bill_id": bill_id,
-                "lines_cents": int(mine["amount_cents"].fillna(0).sum()),
-                "tax_lines_cents": int(mine.loc[mine["line_kind"] == "tax", "amount_cents"].fillna(0).sum()),
-                "total_tax_cents": override,
-                "invoice_amount_cents": bill_amounts.get(bill_id),
-                "charge_tax_cents": charge_tax.get(bill_id, 0),
-            }
-        )
-    columns = [
-        "bill_id",
-        "lines_cents",
-        "tax_lines_cents",
-        "total_tax_cents",
-        "invoice_amount_cents",
-        "charge_tax_cents",
-    ]
-    df = pd.DataFrame(rows, columns=columns)
-    df["invoice_amount_cents"] = df["invoice_amount_cents"].astype("Int64")
-    return df
+    """``bill_totals_from_lines`` over flattened ``payloads`` (pass ``cfg`` to recognise tax lines)."""
+    return bill_totals_from_lines(invoice_lines_frame(payloads, cfg), bills, charges)
+
+
+def validate_bill_totals(
+    lines: pd.DataFrame,
+    bills: pd.DataFrame | Sequence[Mapping[str, Any]],
+    charges: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Build the per-bill totals from an ``invoice_lines_frame`` and validate them with ``BillTotals``
+    (lazy: raises ``pandera.errors.SchemaErrors`` listing every failing bill). Returns the totals frame."""
+    return BillTotals.validate(bill_totals_from_lines(lines, bills, charges), lazy=True)
