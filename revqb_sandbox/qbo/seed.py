@@ -1,0 +1,296 @@
+"""A fresh realm that looks like an Intuit US sandbox company."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from revqb_sandbox.qbo.common import Clock
+from revqb_sandbox.qbo.entities import ACCOUNT_CLASSIFICATION
+from revqb_sandbox.qbo.settings import QBOSandboxSettings
+from revqb_sandbox.qbo.store import Obj, Realm
+
+ACCOUNTS: list[tuple[str, str, str]] = [
+    ("Checking", "Bank", "Checking"),
+    ("Savings", "Bank", "Savings"),
+    ("Accounts Receivable (A/R)", "Accounts Receivable", "AccountsReceivable"),
+    ("Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+    ("Inventory Asset", "Other Current Asset", "Inventory"),
+    ("Prepaid Expenses", "Other Current Asset", "PrepaidExpenses"),
+    ("Accounts Payable (A/P)", "Accounts Payable", "AccountsPayable"),
+    ("Sales Tax Payable", "Other Current Liability", "SalesTaxPayable"),
+    ("Deferred Revenue", "Other Current Liability", "OtherCurrentLiabilities"),
+    ("Loan Payable", "Other Current Liability", "LoanPayable"),
+    ("Payroll Liabilities", "Other Current Liability", "PayrollTaxPayable"),
+    ("Notes Payable", "Long Term Liability", "NotesPayable"),
+    ("Opening Balance Equity", "Equity", "OpeningBalanceEquity"),
+    ("Retained Earnings", "Equity", "RetainedEarnings"),
+    ("Services", "Income", "ServiceFeeIncome"),
+    ("Sales of Product Income", "Income", "SalesOfProductIncome"),
+    ("Discounts given", "Income", "DiscountsRefundsGiven"),
+    ("Unapplied Cash Payment Income", "Income", "UnappliedCashPaymentIncome"),
+    ("Cost of Goods Sold", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
+    ("Advertising", "Expense", "AdvertisingPromotional"),
+    ("Bank Charges", "Expense", "BankCharges"),
+    ("Office Expenses", "Expense", "OfficeGeneralAdministrativeExpenses"),
+    ("Utilities", "Expense", "Utilities"),
+    ("Interest Earned", "Other Income", "InterestEarned"),
+]
+TERMS = [("Due on receipt", 0), ("Net 10", 10), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60)]
+PAYMENT_METHODS = [
+    ("Cash", "NON_CREDIT_CARD"),
+    ("Check", "NON_CREDIT_CARD"),
+    ("Visa", "CREDIT_CARD"),
+    ("MasterCard", "CREDIT_CARD"),
+    ("American Express", "CREDIT_CARD"),
+    ("Discover", "CREDIT_CARD"),
+    ("Diners Club", "CREDIT_CARD"),
+]
+CUSTOMERS = [
+    (
+        "Amy's Bird Sanctuary",
+        "Amy",
+        "Lauterbach",
+        "Birds@Intuit.com",
+        "4581 Finch St.",
+        "Bayshore",
+        "CA",
+        "94326",
+    ),
+    (
+        "Bill's Windsurf Shop",
+        "Bill",
+        "Lucchini",
+        "Surf@Intuit.com",
+        "12 Ocean Dr.",
+        "Half Moon Bay",
+        "CA",
+        "94213",
+    ),
+    (
+        "Cool Cars",
+        "Grace",
+        "Pariente",
+        "Cool_Cars@intuit.com",
+        "65 Ocean Dr.",
+        "Half Moon Bay",
+        "CA",
+        "94213",
+    ),
+    (
+        "Diego Rodriguez",
+        "Diego",
+        "Rodriguez",
+        "Diego@Rodriguez.com",
+        "321 Channing",
+        "Palo Alto",
+        "CA",
+        "94303",
+    ),
+    (
+        "Dukes Basketball Camp",
+        "Peter",
+        "Dukes",
+        "Dukes_bball@intuit.com",
+        "25 Court St.",
+        "Tucson",
+        "AZ",
+        "85719",
+    ),
+]
+ITEMS = [("Services", "0"), ("Hours", "0"), ("Design", "75"), ("Installation", "50")]
+
+
+def _meta(clock: Clock) -> dict[str, str]:
+    stamp = clock.stamp()
+    return {"CreateTime": stamp, "LastUpdatedTime": stamp}
+
+
+def _add(realm: Realm, entity: str, obj: Obj, clock: Clock, obj_id: str | None = None) -> Obj:
+    oid = obj_id or realm.next_id(entity)
+    full: dict[str, Any] = {"Id": oid, "SyncToken": "0", "domain": "QBO", "sparse": False}
+    full.update(obj)
+    full["MetaData"] = _meta(clock)
+    realm.table(entity)[oid] = full
+    return full
+
+
+def seed_realm(realm: Realm, settings: QBOSandboxSettings, clock: Clock) -> None:
+    """Populate ``realm`` with reference data (and sample customers/items unless ``settings.empty``)."""
+    by_subtype: dict[str, str] = {}
+    for name, atype, subtype in ACCOUNTS:
+        acct = _add(
+            realm,
+            "Account",
+            {
+                "Name": name,
+                "SubAccount": False,
+                "FullyQualifiedName": name,
+                "Active": True,
+                "Classification": ACCOUNT_CLASSIFICATION[atype],
+                "AccountType": atype,
+                "AccountSubType": subtype,
+                "CurrentBalance": Decimal("0"),
+                "CurrentBalanceWithSubAccounts": Decimal("0"),
+                "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+            },
+            clock,
+        )
+        by_subtype.setdefault(subtype, acct["Id"])
+    for name, days in TERMS:
+        _add(realm, "Term", {"Name": name, "Active": True, "Type": "STANDARD", "DueDays": days}, clock)
+    for name, ptype in PAYMENT_METHODS:
+        _add(realm, "PaymentMethod", {"Name": name, "Active": True, "Type": ptype}, clock)
+    agency = _add(
+        realm,
+        "TaxAgency",
+        {"DisplayName": "California Department of Tax and Fee Administration", "TaxTrackedOnSales": True}
+        | {"TaxTrackedOnPurchases": False},
+        clock,
+    )
+    rate = _add(
+        realm,
+        "TaxRate",
+        {"Name": "California", "Description": "Sales Tax", "Active": True, "RateValue": Decimal("8")}
+        | {"AgencyRef": {"value": agency["Id"]}, "SpecialTaxType": "NONE", "DisplayType": "ReadOnly"},
+        clock,
+    )
+    _add(
+        realm,
+        "TaxCode",
+        {"Name": "TAX", "Description": "TAX", "Taxable": True, "TaxGroup": False},
+        clock,
+        "TAX",
+    )
+    _add(
+        realm,
+        "TaxCode",
+        {"Name": "NON", "Description": "NON", "Taxable": False, "TaxGroup": False},
+        clock,
+        "NON",
+    )
+    _add(
+        realm,
+        "TaxCode",
+        {"Name": "California", "Description": "California", "Active": True, "Taxable": True, "TaxGroup": True}
+        | {
+            "SalesTaxRateList": {
+                "TaxRateDetail": [
+                    {
+                        "TaxRateRef": {"value": rate["Id"], "name": "California"},
+                        "TaxTypeApplicable": "TaxOnAmount",
+                    }
+                    | {"TaxOrder": 0}
+                ]
+            },
+            "PurchaseTaxRateList": {"TaxRateDetail": []},
+        },
+        clock,
+    )
+    realm.preferences = _preferences(settings, clock)
+    realm.company_info = _company_info(realm.realm_id, clock)
+    if settings.empty:
+        return
+    for display, given, family, email, line1, city, state, postal in CUSTOMERS:
+        addr = {"Line1": line1, "City": city, "CountrySubDivisionCode": state, "PostalCode": postal}
+        _add(
+            realm,
+            "Customer",
+            {
+                "DisplayName": display,
+                "GivenName": given,
+                "FamilyName": family,
+                "FullyQualifiedName": display,
+                "PrintOnCheckName": display,
+                "Active": True,
+                "Taxable": True,
+                "Job": False,
+                "BillWithParent": False,
+                "PrimaryEmailAddr": {"Address": email},
+                "BillAddr": addr,
+                "Balance": Decimal("0"),
+                "BalanceWithJobs": Decimal("0"),
+                "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+                "PreferredDeliveryMethod": "Print",
+            },
+            clock,
+        )
+    income = by_subtype["ServiceFeeIncome"]
+    for name, price in ITEMS:
+        _add(
+            realm,
+            "Item",
+            {
+                "Name": name,
+                "Description": name,
+                "Active": True,
+                "FullyQualifiedName": name,
+                "Taxable": False,
+                "UnitPrice": Decimal(price),
+                "Type": "Service",
+                "IncomeAccountRef": {"value": income, "name": "Services"},
+                "PurchaseCost": Decimal("0"),
+                "TrackQtyOnHand": False,
+            },
+            clock,
+        )
+
+
+def _preferences(settings: QBOSandboxSettings, clock: Clock) -> Obj:
+    tax_prefs: dict[str, Any] = {"UsingSalesTax": True}
+    if settings.partner_tax_enabled is not None:
+        tax_prefs["PartnerTaxEnabled"] = settings.partner_tax_enabled
+    return {
+        "Id": "1",
+        "SyncToken": "0",
+        "domain": "QBO",
+        "sparse": False,
+        "AccountingInfoPrefs": {
+            "TrackDepartments": False,
+            "ClassTrackingPerTxn": False,
+            "ClassTrackingPerTxnLine": False,
+            "CustomerTerminology": "Customers",
+        },
+        "SalesFormsPrefs": {
+            "CustomTxnNumbers": settings.custom_txn_numbers,
+            "AllowDeposit": False,
+            "AllowDiscount": True,
+            "AllowShipping": False,
+            "AutoApplyCredit": settings.auto_apply_credit,
+            "DefaultTerms": {"value": "4"},
+            "CustomField": [],
+        },
+        "TaxPrefs": tax_prefs,
+        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "OtherPrefs": {
+            "NameValue": [
+                {
+                    "Name": "WarnDuplicateJournalNumber",
+                    "Value": str(settings.warn_duplicate_journal_number).lower(),
+                }
+            ]
+        },
+        "MetaData": _meta(clock),
+    }
+
+
+def _company_info(realm_id: str, clock: Clock) -> Obj:
+    addr = {"Id": "1", "Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA"}
+    return {
+        "Id": "1",
+        "SyncToken": "0",
+        "domain": "QBO",
+        "sparse": False,
+        "CompanyName": "Sandbox Company_US_1",
+        "LegalName": "Sandbox Company_US_1",
+        "CompanyAddr": addr | {"PostalCode": "87999"},
+        "LegalAddr": addr | {"PostalCode": "87999"},
+        "Country": "US",
+        "Email": {"Address": "noreply@quickbooks.com"},
+        "FiscalYearStartMonth": "January",
+        "SupportedLanguages": "en",
+        "NameValue": [{"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}],
+        "CompanyStartDate": clock.today(),
+        "MetaData": _meta(clock),
+        "RealmId": realm_id,
+    }

@@ -1,0 +1,58 @@
+"""Per-realm throttling in simulated time: per-minute, per-second, batch-per-minute and concurrency."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from revqb_sandbox.qbo.common import Clock
+from revqb_sandbox.qbo.settings import QBOSandboxSettings
+
+
+class Throttle:
+    """Sliding windows per realm. ``admit`` returns None or the name of the limit that was hit."""
+
+    def __init__(self, settings: QBOSandboxSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._minute: dict[str, deque[float]] = {}
+        self._second: dict[str, deque[float]] = {}
+        self._batch: dict[str, deque[float]] = {}
+
+    def reset(self) -> None:
+        """Forget all windows."""
+        with self._lock:
+            self._minute.clear()
+            self._second.clear()
+            self._batch.clear()
+
+    @staticmethod
+    def _trim(window: deque[float], now: float, span: float) -> None:
+        while window and now - window[0] >= span:
+            window.popleft()
+
+    def admit(self, realm_id: str, in_flight: int, is_batch: bool) -> str | None:
+        """Record the request if it is within every limit; else name the exceeded limit."""
+        s = self.settings
+        with self._lock:
+            now = self.clock.sim()
+            minute = self._minute.setdefault(realm_id, deque())
+            second = self._second.setdefault(realm_id, deque())
+            batch = self._batch.setdefault(realm_id, deque())
+            self._trim(minute, now, 60.0)
+            self._trim(second, now, 1.0)
+            self._trim(batch, now, 60.0)
+            if in_flight > s.max_concurrent:
+                return "concurrency"
+            if len(second) >= s.per_second:
+                return "per_second"
+            if len(minute) >= s.per_minute:
+                return "per_minute"
+            if is_batch and len(batch) >= s.batch_per_minute:
+                return "batch_per_minute"
+            minute.append(now)
+            second.append(now)
+            if is_batch:
+                batch.append(now)
+            return None
