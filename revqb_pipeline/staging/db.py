@@ -307,6 +307,21 @@ alerts_sent = sa.Table(
     sa.Column("summary", sa.Text),
 )
 
+dunning_state = sa.Table(  # the last collection state seen per Rev.io customer (sync/dunning.py)
+    "dunning_state",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("step", sa.Text),
+    sa.Column("since", sa.String(10)),
+    sa.Column("overdue_cents", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("seq", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("transition", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("changed_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
