@@ -10,6 +10,7 @@ from revqb_pipeline.clients.qbo import QBOClient, in_clause
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.customers import (
     CustomerIndex,
+    account_marker,
     customer_payload,
     customer_update_payload,
     match_customer,
@@ -25,10 +26,12 @@ SOURCE_TYPE = "customer"
 class CustomerAdapter:
     """Matching and updates for QBO customers (ledger -> account marker -> email -> display name)."""
 
-    def __init__(self, qbo: QBOClient, ledger: Ledger, rows: dict[str, dict[str, Any]]):
+    def __init__(self, qbo: QBOClient, ledger: Ledger, rows: dict[str, dict[str, Any]], cfg: MappingConfig):
         self.qbo = qbo
         self.ledger = ledger
         self.rows = rows  # source_id -> stg_customers row
+        self.cfg = cfg
+        self._customers: dict[str, dict[str, Any]] = {}
         self._index: CustomerIndex | None = None
         self._taken: set[str] = set()
 
@@ -43,9 +46,13 @@ class CustomerAdapter:
     def index(self) -> CustomerIndex:
         if self._index is None:
             customers = list(self.qbo.query_all("Customer", where="Active IN (true, false)"))
+            self._customers = {str(c["Id"]): c for c in customers}
             self._taken = {str(c.get("DisplayName", "")).casefold() for c in customers}
-            self._index = CustomerIndex.from_qbo(customers)
+            self._index = self._build_index()
         return self._index
+
+    def _build_index(self) -> CustomerIndex:
+        return CustomerIndex.from_qbo(self._customers.values(), self.cfg.invoice.customer_notes_marker)
 
     def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
         if self._index is not None:
@@ -54,7 +61,7 @@ class CustomerAdapter:
         claimed = self._claimed()
         found: dict[str, dict[str, Any]] = {}
         for req in requests:
-            match = match_customer(self.rows[req.source_id], index)
+            match = match_customer(self.rows[req.source_id], index, self.cfg)
             if match is None:
                 continue
             owner = claimed.get(str(match.customer["Id"]))
@@ -71,9 +78,8 @@ class CustomerAdapter:
         rows = self.qbo.query_rows(
             f"SELECT * FROM Customer WHERE DisplayName IN {in_clause(wanted)} AND Active IN (true, false)"
         )
-        existing = {str(c["Id"]): c for c in self.index().customers}
-        existing.update({str(c["Id"]): c for c in rows})
-        self._index = CustomerIndex.from_qbo(list(existing.values()))
+        self._customers.update({str(c["Id"]): c for c in rows})
+        self._index = self._build_index()
         self._taken |= {str(c.get("DisplayName", "")).casefold() for c in rows}
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
@@ -111,7 +117,7 @@ def customer_requests(
                 source_id=sid,
                 qbo_entity="Customer",
                 payload=payload,
-                business_key=f"revio:account:{row.get('account_number') or sid}",
+                business_key=account_marker(row, cfg),
                 partition_key=partition_key,
             )
         )
@@ -127,7 +133,7 @@ def sync_customers(
 ) -> WriteReport:
     """Create, link or update the QBO customer of every staged Rev.io customer in ``rows``."""
     requests, bad = customer_requests(rows, cfg, ledger, partition_key)
-    adapter = CustomerAdapter(qbo, ledger, {str(r["customer_id"]): r for r in rows})
+    adapter = CustomerAdapter(qbo, ledger, {str(r["customer_id"]): r for r in rows}, cfg)
     report = LedgeredWriter(qbo, ledger, adapter).write(requests)
     for sid, reason in bad.items():
         report.record(sid, "quarantined", reason)

@@ -45,6 +45,8 @@ def build_invoice_payloads(
     bills: list[dict[str, Any]],
     charges_by_bill: dict[int, list[dict[str, Any]]],
     cfg: MappingConfig,
+    product_types: dict[int, dict[str, Any]] | None = None,
+    products: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Payload rows (for ``qbo_payloads``) and the bills that could not be mapped (bill_id -> reason)."""
     rows: list[dict[str, Any]] = []
@@ -61,6 +63,8 @@ def build_invoice_payloads(
                 customer_ref=f"{CUSTOMER_PREFIX}{bill['customer_id']}",
                 item_refs=items,
                 cfg=cfg,
+                product_types=product_types,
+                products=products,
             )
         except RecordError as exc:
             bad[sid] = str(exc)

@@ -11,6 +11,7 @@ import pandera.pandas as pa
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.mapping import schemas
+from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.customers import customer_requests, sync_customers
 from revqb_pipeline.sync.invoices import build_invoice_payloads, sync_invoices
@@ -104,14 +105,22 @@ def invoice_payloads(context: dg.AssetExecutionContext, staging: StagingResource
     charges: dict[int, list[dict[str, Any]]] = {}
     for ch in rt.store.rows_in("stg_charges", "bill_id", bill_ids) if bill_ids else []:
         charges.setdefault(int(ch["bill_id"]), []).append(ch)
-    rows, bad = build_invoice_payloads(bills, charges, rt.mapping)
+    types = {int(r["product_type_id"]): r for r in rt.store.rows("stg_product_types")}
+    products = {int(r["product_id"]): r for r in rt.store.rows("stg_products")}
+    rows, bad = build_invoice_payloads(bills, charges, rt.mapping, types, products)
     for sid, reason in bad.items():
         rt.ledger.quarantine("bill", sid, reason=reason, qbo_entity="Invoice", partition_key=pk)
     save_payloads(rt.store, rows)
     yield dg.MaterializeResult(
         metadata={"payloads": len(rows), "quarantined": len(bad), "bills": len(bills)},
     )
-    yield check_invoice_lines([r["payload"] for r in rows], bills)
+    billed = {int(r["source_id"]) for r in rows}
+    yield check_invoice_lines(
+        [r["payload"] for r in rows],
+        [b for b in bills if int(b["bill_id"]) in billed],
+        [c for bid in sorted(billed) for c in charges.get(bid, [])],
+        rt.mapping,
+    )
     yield dg.AssetCheckResult(
         check_name="every_bill_mapped",
         passed=not bad,
@@ -120,12 +129,17 @@ def invoice_payloads(context: dg.AssetExecutionContext, staging: StagingResource
     )
 
 
-def check_invoice_lines(payloads: list[dict[str, Any]], bills: list[dict[str, Any]]) -> dg.AssetCheckResult:
+def check_invoice_lines(
+    payloads: list[dict[str, Any]],
+    bills: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    cfg: MappingConfig,
+) -> dg.AssetCheckResult:
     """Run the pandera schemas over the flattened invoice lines; failures come back as a markdown table."""
-    frame = schemas.invoice_lines_frame(payloads)
+    frame = schemas.invoice_lines_frame(payloads, cfg)
     try:
         schemas.InvoicePayloadLines.validate(frame, lazy=True)
-        schemas.validate_bill_totals(frame, bills)
+        schemas.validate_bill_totals(frame, bills, charges)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases[["column", "check", "failure_case", "index"]].astype(str)
         return dg.AssetCheckResult(
