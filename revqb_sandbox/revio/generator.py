@@ -374,7 +374,7 @@ class _Sim:
         )  # fmt: skip
         if self.rng.random() < 0.5:
             self.st.post_credit(
-                cid, at + timedelta(minutes=5), amount=Decimal("49.99"), kind="promotion", product_id=302,
+                cid, at, amount=Decimal("49.99"), kind="promotion", product_id=302,
                 description="Promotion: activation fee waived",
             )  # fmt: skip
 
