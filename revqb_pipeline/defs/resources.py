@@ -1,7 +1,5 @@
 """Resources: Rev.io, QuickBooks Online and the staging database, configured from environment variables."""
 
-from __future__ import annotations
-
 import os
 
 import dagster as dg

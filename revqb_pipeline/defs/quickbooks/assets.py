@@ -1,7 +1,5 @@
 """QuickBooks: mapped payloads (checked before anything is posted) and the entities loaded into QBO."""
 
-from __future__ import annotations
-
 from datetime import date
 from typing import Any
 

@@ -1,7 +1,5 @@
 """Extract: raw Rev.io records for one bill-date partition."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg

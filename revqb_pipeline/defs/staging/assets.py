@@ -1,7 +1,5 @@
 """Staging: normalized Rev.io records (integer cents) in the staging database; malformed ones quarantined."""
 
-from __future__ import annotations
-
 from functools import partial
 from typing import Any
 
