@@ -103,7 +103,7 @@ def test_year_covers_revenue_and_collections_scenarios(year: RevioDataset) -> No
     for c in prorated:
         days = (date.fromisoformat(c["end_date"][:10]) - date.fromisoformat(c["start_date"][:10])).days + 1
         assert days < 31 and c["proration"] is None
-    # recurring charges whose service period is not the bill's month (advance / prorated catch-up / day-15 cycles)
+    # recurring charges whose service period is not the bill month (prorated catch-up, day-15 cycles)
     mrc = [c for c in year.charges if types[c["product_type_id"]] == "MRC" and c["bill_id"]]
     assert any(c["start_date"][:7] != bills[c["bill_id"]]["created_date"][:7] for c in mrc)
     assert any(c["start_date"][:7] != c["end_date"][:7] for c in mrc)
