@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -47,16 +48,22 @@ def run_partitions(partitions: list[str], job_name: str = "revqb_sync_job", inst
     """Materialize the sync job for each partition through Dagster, printing one line per asset."""
     from revqb_pipeline.definitions import defs
 
+    logging.getLogger("dagster").setLevel(logging.WARNING)
     job = defs().resolve_job_def(job_name)
     ok = True
     for n, pk in enumerate(partitions, 1):
         started = time.monotonic()
         _print(f"[{n}/{len(partitions)}] {job_name} partition {pk}")
-        result = job.execute_in_process(partition_key=pk, instance=instance, raise_on_error=False)
-        for event in result.get_asset_materialization_events():
-            mat = event.asset_materialization
-            if mat is None:
+        result = job.execute_in_process(
+            partition_key=pk,
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        for event in result.all_events:
+            if not event.is_step_materialization:
                 continue
+            mat = event.step_materialization_data.materialization
             meta = {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, int | float | str)}
             shown = ", ".join(f"{k}={v}" for k, v in meta.items() if v not in (0, "") and len(str(v)) < 40)
             _print(f"    {mat.asset_key.to_user_string():<32} {shown}")

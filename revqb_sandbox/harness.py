@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -9,6 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+
+class _HideInjectedCuts(logging.Filter):
+    """Injected connection cuts are the point of a fault test, not a server error worth a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return type(exc).__name__ != "ConnectionCut"
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideInjectedCuts())
 
 
 @dataclass
