@@ -160,6 +160,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    from revqb_pipeline.cli_ops import cmd_retry as run
+
+    return run(args)
+
+
+def cmd_dunning(args: argparse.Namespace) -> int:
+    from revqb_pipeline.cli_ops import cmd_dunning as run
+
+    return run(args)
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from revqb_sandbox.servers import serve
 
@@ -238,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.add_argument("--limit", type=int, default=50)
     status.set_defaults(func=cmd_status)
+
+    retry = sub.add_parser("retry", help="re-drive failed/quarantined records after a fix (resets, re-runs)")
+    retry.add_argument("--type", help="source type, e.g. customer, bill, payment, customer_status")
+    retry.add_argument("--id", help="one source record id")
+    retry.add_argument("--dry-run", action="store_true", help="list what would be retried")
+    retry.set_defaults(func=cmd_retry)
+
+    dunning = sub.add_parser("dunning", help="sync Rev.io account status (dunning/collections) to QBO once")
+    dunning.set_defaults(func=cmd_dunning)
 
     sandbox = sub.add_parser("sandbox", help="the bundled Rev.io and QBO sandbox servers")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)

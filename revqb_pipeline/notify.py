@@ -26,6 +26,7 @@ Secrets (webhook URL, SMTP password) are excluded from ``repr``, never logged, a
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -319,6 +320,11 @@ class Notifier:
     @classmethod
     def from_env(cls, env: Mapping[str, str], engine: Engine | None = None) -> Notifier:
         return cls(NotifySettings.from_env(env).channels(), engine)
+
+    @classmethod
+    def from_os_env(cls, engine: Engine | None = None) -> Notifier:
+        """Channels from this process's environment variables."""
+        return cls.from_env(os.environ, engine)
 
     def __repr__(self) -> str:
         return f"Notifier(channels={[c.name for c in self.channels]})"

@@ -1,0 +1,93 @@
+"""``revqb retry`` and ``revqb dunning`` (imported lazily by revqb_pipeline/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from revqb_pipeline.staging.ledger import LedgerStatus
+from revqb_pipeline.sync.failures import (
+    QUEUE_STATUSES,
+    alert_new_failures,
+    failure_queue,
+    format_queue,
+    plan_retry,
+    reset_for_retry,
+)
+
+STATUS_JOB = "customer_status_job"
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_status_job(instance: Any) -> bool:
+    """Run the account status sync once through Dagster; print its metadata."""
+    from revqb_pipeline.definitions import defs
+
+    result = defs().resolve_job_def(STATUS_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        if mat is None:
+            continue
+        meta = {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, int | float)}
+        _print(f"    {mat.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
+    if not result.success:
+        for ev in result.all_events:
+            if ev.is_step_failure and ev.step_failure_data.error:
+                first = ev.step_failure_data.error.message.strip().splitlines()[0]
+                _print(f"    step {ev.step_key} failed: {first}")
+    _print(f"    {STATUS_JOB} {'done' if result.success else 'FAILED'} (run {result.run_id})")
+    return result.success
+
+
+def cmd_dunning(args: argparse.Namespace) -> int:
+    """Run the Rev.io account status -> QBO notes sync once (alerts included)."""
+    from revqb_pipeline.cli import local_instance
+
+    with local_instance() as inst:
+        return 0 if run_status_job(inst) else 1
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Reset failed/quarantined records and re-run their syncs through Dagster; 0 when all of them synced."""
+    from revqb_pipeline.cli import local_instance, run_partitions
+    from revqb_pipeline.notify import Notifier
+    from revqb_pipeline.settings import RevqbSettings
+    from revqb_pipeline.sync.runtime import Runtime
+
+    rt = Runtime(RevqbSettings.from_env())
+    if args.dry_run:
+        plan = plan_retry(rt.ledger, args.type, args.id)
+        _print(format_queue(plan.items))
+        _print(f"would reset {len(plan.items)} record(s); partitions: {', '.join(plan.partitions) or '-'}")
+        return 0
+    plan = reset_for_retry(rt.ledger, args.type, args.id)
+    if not plan.items:
+        _print("nothing to retry: no failed or quarantined records match")
+        return 0
+    _print(f"reset {plan.reset} record(s) to pending; re-running {len(plan.partitions)} partition(s)")
+    ok = True
+    with local_instance() as inst:
+        if plan.partitions:
+            ok = run_partitions(plan.partitions, instance=inst)
+        if plan.status_sync:
+            ok = run_status_job(inst) and ok
+    for item in plan.unscheduled:
+        _print(f"  {item.source_type} {item.source_id}: no partition recorded; run `revqb sync` for its day")
+    wanted = {(i.source_type, i.source_id) for i in plan.items}
+    still = [
+        i
+        for i in failure_queue(rt.ledger, args.type, args.id, (*QUEUE_STATUSES, LedgerStatus.PENDING))
+        if (i.source_type, i.source_id) in wanted
+    ]
+    alert_new_failures(rt.ledger, Notifier.from_os_env(rt.engine))
+    if still:
+        _print("still not synced:")
+        _print(format_queue(still))
+        return 1
+    _print(
+        f"all {len(plan.items)} record(s) synced" if ok else "records synced, but a run failed (see above)"
+    )
+    return 0 if ok else 1

@@ -1,0 +1,1 @@
+"""Dunning and collections status to QBO, alerts, the failure queue and the run-failure sensor."""

@@ -1,0 +1,63 @@
+"""Alert sensors: newly quarantined records of every sync, and failed Dagster runs (with the run link)."""
+
+import dagster as dg
+
+from revqb_pipeline.defs.dunning.resources import NotifierResource
+from revqb_pipeline.defs.resources import StagingResource
+from revqb_pipeline.notify import Alert
+from revqb_pipeline.sync.failures import alert_new_failures
+
+RUN_FAILURE_SUBJECT = "revqb: Dagster run failed"
+
+
+@dg.sensor(
+    name="failure_queue_alerts",
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts each newly quarantined (or stuck failed) ledger record once, across all sync types.",
+)
+def failure_queue_alerts(
+    context: dg.SensorEvaluationContext, staging: StagingResource, notifier: NotifierResource
+) -> dg.SkipReason:
+    rt = staging.runtime()
+    result = alert_new_failures(rt.ledger, notifier.notifier(rt.engine))
+    if result.errors:
+        context.log.warning(f"alert delivery failed: {'; '.join(result.errors)}")
+    return dg.SkipReason(
+        f"{result.sent} alert(s) sent, {result.logged} logged, {result.duplicates} already sent before"
+    )
+
+
+def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Alert:
+    """The alert for one failed run: job, partition, first error line, and the run page."""
+    run = context.dagster_run
+    partition = run.tags.get("dagster/partition")
+    error = ""
+    for event in context.get_step_failure_events():
+        data = event.step_failure_data
+        if data and data.error:
+            error = f"step {event.step_key}: {data.error.message.strip().splitlines()[0][:300]}"
+            break
+    if not error:
+        error = (context.failure_event.message or "run failed").strip().splitlines()[0][:300]
+    where = f" partition {partition}" if partition else ""
+    return Alert(
+        key=f"run_failure:{run.run_id}",
+        kind="run_failure",
+        text=f"{run.job_name}{where} run {run.run_id} failed: {error} - {run_url}",
+    )
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alerts",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="One alert per failed run, with a link to the run page (REVQB_DAGSTER_URL).",
+)
+def run_failure_alerts(
+    context: dg.RunFailureSensorContext, staging: StagingResource, notifier: NotifierResource
+) -> None:
+    rt = staging.runtime()
+    alert = run_failure_alert(context, notifier.run_url(context.dagster_run.run_id))
+    result = notifier.notifier(rt.engine).send(RUN_FAILURE_SUBJECT, [alert])
+    if result.errors:
+        context.log.warning(f"alert delivery failed: {'; '.join(result.errors)}")
