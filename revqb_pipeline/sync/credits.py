@@ -1,0 +1,96 @@
+"""Rev.io credits -> QBO CreditMemos (by DocNumber) and their zero-total applications (by marker).
+
+Order inside a load: credit memos first, then the applications, which need both the memo and the bill's
+invoice in QBO (else they wait with the reason and are re-driven by every later load). Payments are loaded
+before credits in a run, and the allocation gives credits the first claim on an invoice, so no write ever
+applies more than an invoice's open balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from revqb_pipeline.clients.errors import QBOError
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.mapping import payments as pm
+from revqb_pipeline.mapping.invoices import invoice_update_payload
+from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.sync.payments import (
+    APPLY_SOURCE_TYPE,
+    CREDIT_SOURCE_TYPE,
+    MarkerAdapter,
+    Resolver,
+    prepare,
+    record,
+    void_payments,
+)
+from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
+
+
+class CreditMemoAdapter:
+    """Credit memos are found by DocNumber; updates are sparse (same rules as invoices)."""
+
+    def __init__(self, qbo: QBOClient):
+        self.lookup: Callable[[list[WriteRequest]], dict[str, dict[str, Any]]] = docnumber_lookup(
+            qbo, "CreditMemo"
+        )
+
+    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+        return invoice_update_payload(existing, desired)
+
+    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
+        return None
+
+
+def sync_credit_memos(
+    qbo: QBOClient, ledger: Ledger, rows: list[dict[str, Any]], refs: RefIds
+) -> WriteReport:
+    """Create or update one QBO CreditMemo per credit payload row; rejected credits are quarantined."""
+    report = WriteReport()
+    resolver = Resolver.load(ledger, refs)
+    post = [r for r in rows if r["payload"]["decision"] == "post"]
+    for row in rows:
+        if row["payload"]["decision"] == "reject":
+            sid = str(row["source_id"])
+            reason = row["payload"]["reason"]
+            record(
+                ledger,
+                CREDIT_SOURCE_TYPE,
+                sid,
+                LedgerStatus.QUARANTINED,
+                reason,
+                action="quarantined",
+                qbo_entity="CreditMemo",
+                partition_key=row.get("partition_key"),
+            )
+            report.record(sid, "quarantined", reason)
+    requests = prepare(post, ledger, resolver, CREDIT_SOURCE_TYPE, report)
+    report.merge(LedgeredWriter(qbo, ledger, CreditMemoAdapter(qbo)).write(requests))
+    return report
+
+
+def sync_credit_applications(
+    qbo: QBOClient, ledger: Ledger, rows: list[dict[str, Any]], refs: RefIds
+) -> WriteReport:
+    """Apply each credit memo to its bill's invoice with a zero-total Payment (``revio:credit-apply:<id>``);
+    an application no longer needed (allocation 0) is voided if it exists."""
+    report = WriteReport()
+    resolver = Resolver.load(ledger, refs)  # after the memos were written: sees the new memo ids
+    adapter = MarkerAdapter(qbo, pm.CREDIT_APPLY_MARKER)
+    existing = ledger.get_many(APPLY_SOURCE_TYPE, [str(r["source_id"]) for r in rows])
+    stale = [
+        (str(r["source_id"]), r["payload"]["reason"], {})
+        for r in rows
+        if r["payload"]["decision"] == "none"
+        and (row := existing.get(str(r["source_id"]))) is not None
+        and row.status != LedgerStatus.VOIDED
+    ]
+    pk = rows[0].get("partition_key") if rows else None
+    if stale:
+        void_payments(qbo, ledger, adapter, stale, APPLY_SOURCE_TYPE, report, pk)
+    apply = [r for r in rows if r["payload"]["decision"] == "apply"]
+    requests = prepare(apply, ledger, resolver, APPLY_SOURCE_TYPE, report)
+    report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
+    return report

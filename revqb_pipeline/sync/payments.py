@@ -1,0 +1,660 @@
+"""Rev.io payments -> QBO Payments through the ledgered writer (plus voids and folded reversal rows).
+
+A load works on a *working set*: the partition's payments and credits, every payment and credit of the
+bills they touch (allocation is per bill), whole refund/bounce families, and every earlier record still
+``waiting`` / ``failed`` / ``in_flight`` (so a payment that arrived before its invoice is applied by the
+first load after the invoice lands). Payloads keep symbolic references until just before the write.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from revqb_pipeline.clients.errors import OAuthError, QBOError, QBOTransportError
+from revqb_pipeline.clients.qbo import BatchOp, QBOClient, in_clause
+from revqb_pipeline.mapping import payments as pm
+from revqb_pipeline.mapping.config import MappingConfig
+from revqb_pipeline.mapping.credits import credit_memo_payload
+from revqb_pipeline.mapping.errors import RecordError
+from revqb_pipeline.mapping.hashing import payload_hash
+from revqb_pipeline.money import from_cents
+from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.staging.store import StagingStore
+from revqb_pipeline.sync.customers import sync_customers
+from revqb_pipeline.sync.invoices import ITEM_PREFIX, synced_customers
+from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.sync.writer import (
+    BATCH_LIMIT,
+    LedgeredWriter,
+    WriteReport,
+    WriteRequest,
+    chunk_request_id,
+    read_by_ids,
+)
+
+log = logging.getLogger("revqb.sync")
+
+SOURCE_TYPE = "payment"
+CREDIT_SOURCE_TYPE = "credit"
+APPLY_SOURCE_TYPE = "credit_application"
+REDRIVE_STATUSES = (LedgerStatus.WAITING, LedgerStatus.FAILED, LedgerStatus.IN_FLIGHT, LedgerStatus.PENDING)
+
+
+# ----- working set ------------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkingSet:
+    """Staged rows a payments/credits load needs (``stg_*`` dicts keyed by id)."""
+
+    payments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    credits: dict[int, dict[str, Any]] = field(default_factory=dict)
+    bills: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def _ids(rows: Iterable[Any]) -> list[str]:
+    return [r.source_id for r in rows if str(r.source_id).isdigit()]
+
+
+def gather(store: StagingStore, ledger: Ledger, partition_key: str) -> WorkingSet:
+    """The working set of one partition (see the module docstring)."""
+    ws = WorkingSet()
+    part_bills = {int(b["bill_id"]) for b in store.rows("stg_bills", partition_key=partition_key)}
+    pays = {int(p["payment_id"]): p for p in store.rows("stg_payments", partition_key=partition_key)}
+    creds = {int(c["credit_memo_id"]): c for c in store.rows("stg_credits", partition_key=partition_key)}
+    redrive_p = _ids(ledger.rows(source_type=SOURCE_TYPE, statuses=REDRIVE_STATUSES))
+    redrive_c = _ids(ledger.rows(source_type=CREDIT_SOURCE_TYPE, statuses=REDRIVE_STATUSES))
+    redrive_c += _ids(ledger.rows(source_type=APPLY_SOURCE_TYPE, statuses=REDRIVE_STATUSES))
+    if redrive_p:
+        pays.update({int(p["payment_id"]): p for p in store.rows_in("stg_payments", "payment_id", redrive_p)})
+    if redrive_c:
+        creds.update(
+            {int(c["credit_memo_id"]): c for c in store.rows_in("stg_credits", "credit_memo_id", redrive_c)}
+        )
+    bill_ids = part_bills | {int(r["bill_id"]) for r in [*pays.values(), *creds.values()] if r.get("bill_id")}
+    if bill_ids:
+        ids = sorted(bill_ids)
+        pays.update({int(p["payment_id"]): p for p in store.rows_in("stg_payments", "bill_id", ids)})
+        creds.update({int(c["credit_memo_id"]): c for c in store.rows_in("stg_credits", "bill_id", ids)})
+    # whole families: originals of reversal/refund rows, and the reversal/refund rows of originals
+    originals = sorted({int(p["original_payment_id"]) for p in pays.values() if p.get("original_payment_id")})
+    if originals:
+        pays.update({int(p["payment_id"]): p for p in store.rows_in("stg_payments", "payment_id", originals)})
+    children = store.rows_in("stg_payments", "original_payment_id", sorted(pays)) if pays else []
+    pays.update({int(p["payment_id"]): p for p in children})
+    more_bills = {int(p["bill_id"]) for p in pays.values() if p.get("bill_id")} - bill_ids
+    if more_bills:
+        ids = sorted(more_bills)
+        pays.update({int(p["payment_id"]): p for p in store.rows_in("stg_payments", "bill_id", ids)})
+        creds.update({int(c["credit_memo_id"]): c for c in store.rows_in("stg_credits", "bill_id", ids)})
+        bill_ids |= more_bills
+    if bill_ids:
+        ws.bills = {int(b["bill_id"]): b for b in store.rows_in("stg_bills", "bill_id", sorted(bill_ids))}
+    ws.payments = dict(sorted(pays.items()))
+    ws.credits = dict(sorted(creds.items()))
+    return ws
+
+
+# ----- payloads (pure composition of the mapping layer) -----------------------------------------------
+
+
+@dataclass
+class Documents:
+    """Payload rows (for ``qbo_payloads``) of payments, credit memos and credit applications."""
+
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    credits: list[dict[str, Any]] = field(default_factory=list)
+    applications: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _row(
+    source_type: str, sid: int, entity: str, pk: str, key: str | None, env: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "source_type": source_type,
+        "source_id": str(sid),
+        "qbo_entity": entity,
+        "partition_key": pk,
+        "business_key": key,
+        "payload": env,
+    }
+
+
+def build_documents(ws: WorkingSet, cfg: MappingConfig, partition_key: str) -> Documents:
+    """Decisions and payload envelopes ``{"decision", "reason", "body", ...}`` for the whole working set."""
+    docs = Documents()
+    decisions = pm.plan_payments(ws.payments.values())
+    allocs = pm.allocate(ws.bills, ws.credits.values(), decisions, ws.payments.values())
+    for pid, p in ws.payments.items():
+        d = decisions[pid]
+        env: dict[str, Any] = {
+            "decision": d.action,
+            "reason": d.reason,
+            "customer_id": p["customer_id"],
+            "bill_id": p.get("bill_id"),
+            "original_payment_id": d.original_payment_id,
+            "body": None,
+        }
+        if d.action == "post":
+            bid = p.get("bill_id")
+            alloc = allocs.get(int(bid)) if bid else None
+            applied = alloc.payments.get(pid, 0) if alloc else 0
+            try:
+                env["body"] = pm.payment_payload(p, d, applied, cfg)
+            except RecordError as exc:
+                env.update(decision="reject", reason=str(exc))
+            else:
+                if bid and alloc is None and int(bid) not in ws.bills:
+                    env["reason"] += f"; bill {bid} not staged yet"
+                env["reason"] += (
+                    f"; {from_cents(applied)} applied to bill {bid}" if applied else "; unapplied"
+                )
+        docs.payments.append(_row(SOURCE_TYPE, pid, "Payment", partition_key, pm.marker(pid, cfg), env))
+    for cid, c in ws.credits.items():
+        env = {"decision": "post", "reason": f"{c.get('credit_kind')} credit", "body": None}
+        try:
+            env["body"] = credit_memo_payload(c, cfg)
+        except RecordError as exc:
+            env.update(decision="reject", reason=str(exc))
+        key = env["body"]["DocNumber"] if env["body"] else None
+        docs.credits.append(_row(CREDIT_SOURCE_TYPE, cid, "CreditMemo", partition_key, key, env))
+        bid = c.get("bill_id")
+        if not bid or env["decision"] != "post":
+            continue
+        alloc = allocs.get(int(bid))
+        applied = alloc.credits.get(cid, 0) if alloc else 0
+        body = pm.credit_application_payload(c, applied)
+        app_env = {
+            "decision": "apply" if body else "none",
+            "reason": (
+                f"apply {from_cents(applied)} of credit memo to bill {bid}"
+                if body
+                else f"nothing to apply: bill {bid} is reversed, not staged or already covered"
+            ),
+            "customer_id": c["customer_id"],
+            "bill_id": bid,
+            "body": body,
+        }
+        docs.applications.append(
+            _row(APPLY_SOURCE_TYPE, cid, "Payment", partition_key, pm.credit_apply_marker(cid), app_env)
+        )
+    return docs
+
+
+# ----- references -------------------------------------------------------------------------------------
+
+
+class Unresolved(Exception):
+    """A symbolic reference with no QBO id yet; ``waits`` says whether the record waits or is quarantined."""
+
+    def __init__(self, kind: str, key: str, waits: bool):
+        super().__init__(f"{kind} {key}")
+        self.kind = kind
+        self.key = key
+        self.waits = waits
+
+
+def synced_ids(ledger: Ledger, source_type: str) -> dict[str, str]:
+    """source_id -> QBO Id of every synced ledger row of ``source_type``."""
+    return {
+        r.source_id: r.qbo_id
+        for r in ledger.rows(source_type=source_type, statuses=[LedgerStatus.SYNCED])
+        if r.qbo_id
+    }
+
+
+@dataclass
+class Resolver:
+    """Swaps symbolic references (customer, invoice, credit memo, item, payment method, account) for Ids."""
+
+    customers: dict[str, str]
+    invoices: dict[str, str]
+    credit_memos: dict[str, str]
+    refs: RefIds
+
+    @classmethod
+    def load(cls, ledger: Ledger, refs: RefIds) -> Resolver:
+        return cls(
+            synced_customers(ledger), synced_ids(ledger, "bill"), synced_ids(ledger, CREDIT_SOURCE_TYPE), refs
+        )
+
+    def _swap(self, ref: dict[str, Any]) -> None:
+        value = str(ref.get("value", ""))
+        table: list[tuple[str, str, dict[str, str], bool]] = [
+            (pm.CUSTOMER_PREFIX, "customer", self.customers, True),
+            (pm.BILL_PREFIX, "invoice", self.invoices, True),
+            (pm.CREDIT_PREFIX, "credit memo", self.credit_memos, True),
+            (ITEM_PREFIX, "item", self.refs.items, False),
+            (pm.PAYMENT_METHOD_PREFIX, "payment method", self.refs.payment_methods, False),
+            (pm.ACCOUNT_PREFIX, "account", self.refs.accounts, False),
+        ]
+        for prefix, kind, ids, waits in table:
+            if value.startswith(prefix):
+                key = value[len(prefix) :]
+                if key not in ids:
+                    raise Unresolved(kind, key, waits)
+                ref["value"] = ids[key]
+                return
+
+    def resolve(self, body: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(body)
+        for key in ("CustomerRef", "PaymentMethodRef", "DepositToAccountRef"):
+            if isinstance(out.get(key), dict):
+                self._swap(out[key])
+        for line in out.get("Line", []):
+            detail = line.get("SalesItemLineDetail")
+            if isinstance(detail, dict) and isinstance(detail.get("ItemRef"), dict):
+                self._swap(detail["ItemRef"])
+            for link in line.get("LinkedTxn", []):
+                holder = {"value": link.get("TxnId")}
+                self._swap(holder)
+                link["TxnId"] = holder["value"]
+        return out
+
+
+def _why_missing(ledger: Ledger, exc: Unresolved) -> str:
+    source = {"customer": "customer", "invoice": "bill", "credit memo": CREDIT_SOURCE_TYPE}.get(exc.kind)
+    what = {
+        "customer": "Rev.io customer",
+        "invoice": "the invoice of Rev.io bill",
+        "credit memo": "credit memo",
+    }
+    text = f"waiting for {what.get(exc.kind, exc.kind)} {exc.key} to reach QBO"
+    row = ledger.get(source, exc.key) if source else None
+    if row is not None:
+        text += f" (it is {row.status}{': ' + row.last_error if row.last_error else ''})"
+    elif source:
+        text += " (not synced yet)"
+    return text
+
+
+def record(
+    ledger: Ledger,
+    source_type: str,
+    sid: str,
+    status: LedgerStatus,
+    detail: str,
+    *,
+    action: str,
+    qbo_entity: str,
+    qbo_id: str | None = None,
+    partition_key: str | None = None,
+    business_key: str | None = None,
+) -> bool:
+    """Record a decision that writes nothing (fold, void of nothing, reject); no-op when already recorded.
+
+    Returns True when the ledger changed. (Uses the ledger's upsert: the public API has no status setter
+    for rows without a write.)
+    """
+    row = ledger.get(source_type, sid)
+    if (
+        row is not None
+        and row.status == status
+        and row.last_error
+        == (detail if status in (LedgerStatus.WAITING, LedgerStatus.QUARANTINED) else row.last_error)
+    ):
+        if status not in (LedgerStatus.SYNCED, LedgerStatus.VOIDED) or row.qbo_id == qbo_id:
+            return False
+    if status == LedgerStatus.WAITING:
+        ledger.mark_waiting(
+            source_type,
+            sid,
+            reason=detail,
+            qbo_entity=qbo_entity,
+            partition_key=partition_key,
+            business_key=business_key,
+        )
+        return True
+    if status == LedgerStatus.QUARANTINED:
+        ledger.quarantine(
+            source_type,
+            sid,
+            reason=detail,
+            qbo_entity=qbo_entity,
+            partition_key=partition_key,
+            business_key=business_key,
+        )
+        return True
+    values: dict[str, Any] = {"status": status.value, "last_error_code": None, "last_error": None}
+    if qbo_id is not None:
+        values["qbo_id"] = qbo_id
+    ledger._upsert(
+        source_type,
+        sid,
+        values,
+        action=action,
+        detail=lambda _r: detail,
+        qbo_entity=qbo_entity,
+        partition_key=partition_key,
+        business_key=business_key,
+    )
+    return True
+
+
+# ----- QBO lookups by PrivateNote marker ---------------------------------------------------------------
+
+
+class MarkerAdapter:
+    """Payments are found by the ``<prefix><id>`` marker in PrivateNote among their customer's payments
+    (Payment.DocNumber is not filterable); voided payments are ignored."""
+
+    def __init__(self, qbo: QBOClient, prefix: str):
+        self.qbo = qbo
+        self.prefix = prefix
+
+    def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+        wanted = {r.source_id for r in requests}
+        customers = sorted({str(r.payload["CustomerRef"]["value"]) for r in requests})
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(customers), 50):
+            chunk = customers[start : start + 50]
+            for row in self.qbo.query_all("Payment", where=f"CustomerRef IN {in_clause(chunk)}"):
+                if pm.is_voided(row):
+                    continue  # a voided payment is history: never linked, never edited
+                for sid in pm.markers_in(row.get("PrivateNote"), self.prefix):
+                    if sid in wanted:
+                        found[sid] = row
+        return found
+
+    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+        if pm.is_voided(existing):
+            return None  # never resurrect a voided payment by editing it
+        return pm.payment_update_payload(existing, desired)
+
+    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
+        return None
+
+
+# ----- customers --------------------------------------------------------------------------------------
+
+
+def ensure_customers(
+    qbo: QBOClient,
+    ledger: Ledger,
+    store: StagingStore,
+    cfg: MappingConfig,
+    customer_ids: Iterable[int | str],
+    partition_key: str | None,
+) -> WriteReport:
+    """Sync the staged customers among ``customer_ids`` that have no synced QBO customer yet."""
+    have = synced_customers(ledger)
+    missing = sorted({str(c) for c in customer_ids} - set(have), key=int)
+    rows = store.rows_in("stg_customers", "customer_id", [int(c) for c in missing]) if missing else []
+    return sync_customers(qbo, ledger, rows, cfg, partition_key) if rows else WriteReport()
+
+
+# ----- voids ------------------------------------------------------------------------------------------
+
+
+def void_payments(
+    qbo: QBOClient,
+    ledger: Ledger,
+    adapter: MarkerAdapter,
+    targets: list[tuple[str, str, dict[str, Any]]],
+    source_type: str,
+    report: WriteReport,
+    partition_key: str | None,
+) -> None:
+    """Void the QBO Payment of each ``(source_id, reason, customer symbolic body)``; idempotent.
+
+    The current entity is read first (already voided -> just recorded). A record never written is looked
+    up by marker when its last write's outcome is unknown; if nothing is in QBO the decision is recorded.
+    """
+    rows = ledger.get_many(source_type, [sid for sid, _, _ in targets])
+    todo: list[tuple[str, str, str]] = []  # (sid, qbo id, reason)
+    unknown: list[WriteRequest] = []
+    for sid, reason, body in targets:
+        row = rows.get(sid)
+        if row is not None and row.status == LedgerStatus.VOIDED:
+            report.record(sid, "unchanged", qbo_id=row.qbo_id)
+            continue
+        if row is not None and row.qbo_id:
+            todo.append((sid, row.qbo_id, reason))
+        elif row is not None and row.status in (LedgerStatus.IN_FLIGHT, LedgerStatus.FAILED) and body:
+            unknown.append(WriteRequest(source_type, sid, "Payment", body))
+        else:
+            record(
+                ledger,
+                source_type,
+                sid,
+                LedgerStatus.VOIDED,
+                f"{reason}; nothing was in QBO, nothing to void",
+                action="voided",
+                qbo_entity="Payment",
+                partition_key=partition_key,
+            )
+            report.record(sid, "voided", "never reached QBO")
+    if unknown:
+        found = adapter.lookup(unknown)
+        for req in unknown:
+            hit = found.get(req.source_id)
+            reason = next(r for s, r, _ in targets if s == req.source_id)
+            if hit is not None:
+                todo.append((req.source_id, str(hit["Id"]), reason))
+            else:
+                record(
+                    ledger,
+                    source_type,
+                    req.source_id,
+                    LedgerStatus.VOIDED,
+                    f"{reason}; not found in QBO, nothing to void",
+                    action="voided",
+                    qbo_entity="Payment",
+                    partition_key=partition_key,
+                )
+                report.record(req.source_id, "voided", "never reached QBO")
+    if not todo:
+        return
+    current = read_by_ids(qbo, "Payment", [q for _, q, _ in todo])
+    ops: list[tuple[str, str, str, dict[str, Any]]] = []
+    for sid, qid, reason in todo:
+        cur = current.get(qid)
+        if cur is None or pm.is_voided(cur):
+            state = "already voided" if cur is not None else "no longer in QBO"
+            record(
+                ledger,
+                source_type,
+                sid,
+                LedgerStatus.VOIDED,
+                f"{reason}; QBO Payment {qid} {state}",
+                action="voided",
+                qbo_entity="Payment",
+                qbo_id=qid,
+                partition_key=partition_key,
+            )
+            report.record(sid, "voided", qbo_id=qid)
+            continue
+        ops.append((sid, qid, reason, cur))
+    for start in range(0, len(ops), BATCH_LIMIT):
+        chunk = ops[start : start + BATCH_LIMIT]
+        batch = [
+            BatchOp(
+                bid=f"v{i}",
+                operation="update",
+                entity="Payment",
+                body={"Id": qid, "SyncToken": str(cur.get("SyncToken", "0")), "sparse": True},
+                options_data="void",
+            )
+            for i, (_, qid, _, cur) in enumerate(chunk)
+        ]
+        rid = chunk_request_id([f"void:{qid}:{cur.get('SyncToken')}" for _, qid, _, cur in chunk])
+        try:
+            results = qbo.batch(batch, request_id=rid)
+        except OAuthError:
+            raise
+        except QBOError as exc:
+            # outcome unknown or refused: the next load re-reads the payments and tries again
+            for sid, qid, _reason, _ in chunk:
+                ledger.mark_failed(
+                    source_type, sid, code=exc.code or None, error=f"void: {exc}", transient=True
+                )
+                report.record(sid, "failed", f"void of QBO Payment {qid}: {exc}")
+            continue
+        for i, (sid, qid, reason, _) in enumerate(chunk):
+            item = results.get(f"v{i}")
+            if item is not None and item.ok:
+                record(
+                    ledger,
+                    source_type,
+                    sid,
+                    LedgerStatus.VOIDED,
+                    f"{reason}; voided QBO Payment {qid}",
+                    action="voided",
+                    qbo_entity="Payment",
+                    qbo_id=qid,
+                    partition_key=partition_key,
+                )
+                report.record(sid, "voided", qbo_id=qid)
+            else:
+                err = item.error if item is not None else None
+                transient = err is None or err.transient or isinstance(err, QBOTransportError)
+                text = f"void of QBO Payment {qid}: {err}"
+                ledger.mark_failed(
+                    source_type, sid, code=err.code if err else None, error=text, transient=transient
+                )
+                report.record(sid, "failed" if transient else "quarantined", text)
+
+
+# ----- the load ---------------------------------------------------------------------------------------
+
+
+def prepare(
+    rows: list[dict[str, Any]],
+    ledger: Ledger,
+    resolver: Resolver,
+    source_type: str,
+    report: WriteReport,
+) -> list[WriteRequest]:
+    """Write requests for rows whose body resolves; the others wait (dependency missing) or are
+    quarantined (mapping/reference data missing) with the reason."""
+    out: list[WriteRequest] = []
+    for row in rows:
+        sid = str(row["source_id"])
+        try:
+            body = resolver.resolve(row["payload"]["body"])
+        except Unresolved as exc:
+            if exc.waits:
+                reason = _why_missing(ledger, exc)
+                ledger.mark_waiting(
+                    source_type,
+                    sid,
+                    reason=reason,
+                    qbo_entity=row["qbo_entity"],
+                    partition_key=row.get("partition_key"),
+                    business_key=row.get("business_key"),
+                )
+                report.record(sid, "waiting", reason)
+            else:
+                reason = f"no QBO {exc.kind} named {exc.key!r} (add it to the mapping file)"
+                ledger.quarantine(
+                    source_type,
+                    sid,
+                    reason=reason,
+                    qbo_entity=row["qbo_entity"],
+                    partition_key=row.get("partition_key"),
+                    business_key=row.get("business_key"),
+                )
+                report.record(sid, "quarantined", reason)
+            continue
+        out.append(
+            WriteRequest(
+                source_type=source_type,
+                source_id=sid,
+                qbo_entity=row["qbo_entity"],
+                payload=body,
+                business_key=row.get("business_key"),
+                partition_key=row.get("partition_key"),
+            )
+        )
+    return out
+
+
+def _symbolic_customer(row: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
+    cid = str(row["payload"].get("customer_id") or "")
+    qid = resolver.customers.get(cid)
+    return {"CustomerRef": {"value": qid}} if qid else None
+
+
+def sync_payments(
+    qbo: QBOClient, ledger: Ledger, rows: list[dict[str, Any]], refs: RefIds, cfg: MappingConfig
+) -> WriteReport:
+    """Load payment payload rows: voids first (they free invoice balance), then creates/updates through
+    the ledgered writer, then the folded refund/reversal rows and rejections are recorded."""
+    report = WriteReport()
+    resolver = Resolver.load(ledger, refs)
+    adapter = MarkerAdapter(qbo, cfg.invoice.payment_note_marker)
+    by_decision: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_decision.setdefault(row["payload"]["decision"], []).append(row)
+    voids = [
+        (str(r["source_id"]), r["payload"]["reason"], _symbolic_customer(r, resolver) or {})
+        for r in by_decision.get("void", [])
+    ]
+    pk = rows[0].get("partition_key") if rows else None
+    void_payments(qbo, ledger, adapter, voids, SOURCE_TYPE, report, pk)
+    requests = prepare(by_decision.get("post", []), ledger, resolver, SOURCE_TYPE, report)
+    report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
+    for row in by_decision.get("reject", []):
+        sid = str(row["source_id"])
+        record(
+            ledger,
+            SOURCE_TYPE,
+            sid,
+            LedgerStatus.QUARANTINED,
+            row["payload"]["reason"],
+            action="quarantined",
+            qbo_entity="Payment",
+            partition_key=row.get("partition_key"),
+        )
+        report.record(sid, "quarantined", row["payload"]["reason"])
+    current = ledger.get_many(
+        SOURCE_TYPE, [str(r["payload"]["original_payment_id"]) for r in by_decision.get("fold", [])]
+    )
+    for row in by_decision.get("fold", []):
+        sid = str(row["source_id"])
+        orig = str(row["payload"]["original_payment_id"])
+        o = current.get(orig)
+        reason = row["payload"]["reason"]
+        if o is not None and o.status in (LedgerStatus.SYNCED, LedgerStatus.VOIDED):
+            status = o.status
+            how = "voided" if status == LedgerStatus.VOIDED else "netted into"
+            detail = f"{reason} ({how} QBO Payment {o.qbo_id})"
+            changed = record(
+                ledger,
+                SOURCE_TYPE,
+                sid,
+                status,
+                detail,
+                action="folded",
+                qbo_entity="Payment",
+                qbo_id=o.qbo_id,
+                partition_key=row.get("partition_key"),
+            )
+            report.record(sid, "folded" if changed else "unchanged", detail, qbo_id=o.qbo_id)
+        else:
+            detail = f"{reason}; waiting for Rev.io payment {orig} ({o.status if o else 'not synced yet'})"
+            record(
+                ledger,
+                SOURCE_TYPE,
+                sid,
+                LedgerStatus.WAITING,
+                detail,
+                action="waiting",
+                qbo_entity="Payment",
+                partition_key=row.get("partition_key"),
+            )
+            report.record(sid, "waiting", detail)
+    return report
+
+
+def payload_digest(rows: list[dict[str, Any]]) -> str:
+    """A short digest of payload rows (for metadata: same digest = nothing changed)."""
+    h = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: (r["source_type"], r["source_id"])):
+        h.update(f"{row['source_type']}:{row['source_id']}:{payload_hash(row['payload'])}".encode())
+    return h.hexdigest()[:12]
