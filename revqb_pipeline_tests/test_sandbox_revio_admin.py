@@ -326,3 +326,24 @@ def test_webhook_receiver_activation_by_code(sb: Sandbox) -> None:
         )
     finally:
         rx.srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/v1/Credits", b'{"customer_id": 1001, "amount": 1e400}'),
+        ("/v1/Payments", b'{"customer_id": 1001, "amount": "NaN"}'),
+        ("/v1/Customers", b'{"billing_address": "not an object"}'),
+        ("/_admin/billing-cycle", b'{"cycle_date": "2026-02-01", "customer_ids": 5}'),
+        ("/_admin/billing-cycle", b'{"cycle_date": "2026-13-01"}'),
+        ("/_admin/clock", b'{"advance_days": "x"}'),
+        ("/_admin/faults", b'{"rules": [{"kind": "bogus"}]}'),
+        ("/_admin/reset", b'{"seed": "x"}'),
+        ("/_admin/credits", b'{"customer_id": "abc", "amount": 1}'),
+    ],
+)
+def test_bad_input_is_a_400_never_a_500(sb: Sandbox, path: str, payload: bytes) -> None:
+    client = sb.api if path.startswith("/v1") else sb.admin
+    r = client.post(path.removeprefix("/v1").removeprefix("/_admin"), content=payload)
+    assert r.status_code == 400, r.text
+    assert r.json()["ok"] is False and "Traceback" not in r.text

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -299,6 +300,8 @@ class RevioSandbox:
                 if c["activated_date"] and (profile is None or c["finance"]["bill_profile_id"] == profile)
             ]
         else:
+            if not isinstance(ids, list):
+                raise SandboxError("customer_ids must be a list of ids")
             ids = [resources.as_int(i, "customer_ids") for i in ids]
             for cid in ids:
                 st.get("customers", cid)
@@ -346,9 +349,11 @@ class RevioSandbox:
     def set_clock(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("now") is not None:
             self.clock.set(resources.as_datetime(body["now"], "now"))
-        seconds = float(body.get("advance_seconds") or 0) + 86400 * float(body.get("advance_days") or 0)
+        seconds = resources.as_dec(
+            body.get("advance_seconds") or 0, "advance_seconds"
+        ) + 86400 * resources.as_dec(body.get("advance_days") or 0, "advance_days")
         if seconds:
-            self.clock.advance(seconds)
+            self.clock.advance(float(seconds))
         return {"ok": True, "now": fmt(self.clock.now())}
 
     def set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -450,6 +455,8 @@ def create_app(settings: RevioSandboxSettings | None = None) -> Starlette:
                 out = fn()
         except SandboxError as exc:
             return error(exc.status, str(exc))
+        except ValidationError as exc:
+            return error(400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
         return out if isinstance(out, Response) else json_response(out)
 
     async def body_of(request: Request) -> dict[str, Any]:

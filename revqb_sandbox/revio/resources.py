@@ -10,6 +10,8 @@ from revqb_sandbox.revio import catalog
 from revqb_sandbox.revio.catalog import q2
 from revqb_sandbox.revio.state import RevioState, SandboxError, fmt
 
+MAX_NUMBER = Decimal(10) ** 12
+
 
 def need(body: dict[str, Any], key: str) -> Any:
     if body.get(key) is None:
@@ -41,8 +43,8 @@ def as_dec(value: Any, key: str) -> Decimal:
         d = Decimal(str(value))
     except InvalidOperation:
         raise SandboxError(f"{key} must be a number") from None
-    if not d.is_finite():
-        raise SandboxError(f"{key} must be a number")
+    if not d.is_finite() or abs(d) >= MAX_NUMBER:
+        raise SandboxError(f"{key} must be a finite number below {MAX_NUMBER}")
     return d
 
 
