@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -101,8 +102,12 @@ CUSTOMERS = [
 ITEMS = [("Services", "0"), ("Hours", "0"), ("Design", "75"), ("Installation", "50")]
 
 
+SEED_AGE = timedelta(days=90)
+
+
 def _meta(clock: Clock) -> dict[str, str]:
-    stamp = clock.stamp()
+    """Seed data predates the 30-day CDC window (as in a sandbox company created earlier)."""
+    stamp = (clock.now() - SEED_AGE).isoformat(timespec="seconds")
     return {"CreateTime": stamp, "LastUpdatedTime": stamp}
 
 
