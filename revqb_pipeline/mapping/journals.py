@@ -188,6 +188,11 @@ def net_debits_by_account(entity: Mapping[str, Any]) -> dict[str, int]:
     return {k: v for k, v in nets.items() if v}
 
 
+def debit_total_cents(entity: Mapping[str, Any]) -> int:
+    """Σ of the entry's debit lines, in cents."""
+    return sum(cents for _desc, cents, posting, _acct, _cls in _lines_of(entity) if posting == "Debit")
+
+
 def expected_net_debits(
     summary: MonthRevenue, account_ref: Mapping[str, str] | None = None
 ) -> dict[str, int]:

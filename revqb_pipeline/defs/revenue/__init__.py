@@ -1,0 +1,1 @@
+"""Month-end revenue recognition: monthly summary, its blocking check, the QBO JournalEntry and schedule."""
