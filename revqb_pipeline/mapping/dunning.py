@@ -57,6 +57,7 @@ class AccountFacts:
     close_date: date | None
     overdue_cents: int
     step: str | None
+    updated_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def account_facts(record: Mapping[str, Any], cfg: DunningConfig) -> AccountFacts
             close_date=_day(raw.get("close_date")),
             overdue_cents=int(record.get("amount_overdue_cents") or 0),
             step=_custom_field(raw.get("fields"), cfg.collection_step_field),
+            updated_date=_day(record.get("updated_date")),
         )
     cust = RevioCustomer.model_validate(record)
     overdue = cust.finance.amount_overdue if cust.finance else None
@@ -154,6 +156,7 @@ def account_facts(record: Mapping[str, Any], cfg: DunningConfig) -> AccountFacts
         close_date=cust.close_date.date() if cust.close_date else None,
         overdue_cents=to_cents(overdue) if overdue is not None else 0,
         step=_custom_field(record.get("fields"), cfg.collection_step_field),
+        updated_date=cust.updated_date.date() if cust.updated_date else None,
     )
 
 
@@ -184,14 +187,16 @@ def detect_transition(
     """The snapshot to record and the transition, if any.
 
     A first sighting of a CURRENT account is a silent baseline (seq 0); a first sighting in any other state
-    is a transition from nothing (the note must show it).
+    is a transition from nothing (the note must show it). ``since`` is the suspension / close date for
+    SUSPENDED / CLOSED, else the record's ``updated_date`` (the change that caused the transition), else
+    ``as_of``.
     """
     state, step = derive_state(facts, cfg, as_of)
     if previous is not None and previous.key == (state.value, (step or "").casefold()):
         return previous, None
     if previous is None and state == CollectionState.CURRENT:
         return StatusSnapshot(CollectionState.CURRENT, since=as_of), None
-    since = as_of
+    since = facts.updated_date if facts.updated_date and facts.updated_date <= as_of else as_of
     if state == CollectionState.SUSPENDED and facts.suspended_date:
         since = facts.suspended_date
     elif state == CollectionState.CLOSED and facts.close_date:
