@@ -14,6 +14,7 @@ from revqb_pipeline_tests.test_sandbox_qbo_support import (
     line,
     module_qbo,
     qbo,
+    sandbox,
 )
 
 __all__ = ["module_qbo", "qbo"]
@@ -348,3 +349,16 @@ def test_refund_receipt_and_tax_service(qbo: QBO) -> None:
     )
     assert qbo.read("TaxRate", body["TaxRateDetails"][0]["TaxRateId"])["RateValue"] == Decimal("1.5")
     assert fault_code(qbo.post("taxcode", {"Name": "X"})) == "500"
+
+
+def test_auto_apply_credit_setting() -> None:
+    with sandbox(auto_apply_credit=True) as (client, _):
+        cust = customer(client, "Auto Applied")
+        inv = invoice(client, cust["Id"], "40.00")
+        cm = client.create("CreditMemo", {"CustomerRef": {"value": cust["Id"]}, "Line": [line("50.00")]})
+        assert cm["RemainingCredit"] == Decimal("10.00")
+        assert client.read("Invoice", inv["Id"])["Balance"] == 0
+        later = invoice(client, cust["Id"], "25.00")
+        assert later["Balance"] == Decimal("15.00")
+        assert client.read("Customer", cust["Id"])["Balance"] == Decimal("15.00")
+        assert client.query("select count(*) from Payment")["totalCount"] == 2

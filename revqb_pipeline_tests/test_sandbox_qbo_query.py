@@ -223,7 +223,7 @@ def test_cdc_changes_and_deleted_stubs(qbo: QBO) -> None:
         (
             "invoice",
             b'{"CustomerRef": {"value": "1"}, '
-            b'"Line": [{"DetailType": "SalesItemLineDetail", "Amount": "x"}]}'
+            b'"Line": [{"DetailType": "SalesItemLineDetail", "Amount": "x"}]}',
         ),
         ("payment", b'{"CustomerRef": {"value": "1"}, "TotalAmt": {"x": 1}}'),
         ("batch", b'{"BatchItemRequest": [1, "x", {"bId": "1", "operation": "create"}]}'),

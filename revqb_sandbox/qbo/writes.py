@@ -13,6 +13,7 @@ from revqb_sandbox.qbo.entities import (
     DOCNUM_TXNS,
     PERSON_ENTITIES,
     SALES_TXNS,
+    SPECS,
     SUBTYPE_TO_TYPE,
     EntitySpec,
 )
@@ -27,6 +28,7 @@ from revqb_sandbox.qbo.validation import (
     required,
 )
 
+SPECS_PAYMENT = SPECS["Payment"]
 READ_ONLY = frozenset(
     {"MetaData", "domain", "sparse", "status", "FullyQualifiedName", "Level", "Balance", "BalanceWithJobs"}
     | {"HomeBalance", "HomeTotalAmt", "RemainingCredit", "UnappliedAmt", "CurrentBalance", "InvoiceLink"}
@@ -106,7 +108,35 @@ def save(ctx: WriteContext, spec: EntitySpec, raw: Any) -> Obj:
     check_lengths(spec, body)
     check_refs(ctx, spec, body)
     _prepare(ctx, spec, body, existing)
-    return _commit(ctx, spec, body, existing)
+    obj = _commit(ctx, spec, body, existing)
+    if ctx.settings.auto_apply_credit and existing is None and spec.name in ("Invoice", "CreditMemo"):
+        if auto_apply_credits(ctx, obj["CustomerRef"]["value"]):
+            obj = public(ctx.realm.table(spec.name)[obj["Id"]])
+    return obj
+
+
+def auto_apply_credits(ctx: WriteContext, customer_id: str) -> int:
+    """AutoApplyCredit: pair open credit memos with open invoices (oldest first) via zero-total Payments."""
+
+    def open_txns(entity: str, field: str) -> list[Obj]:
+        rows = [
+            t
+            for t in ctx.realm.table(entity).values()
+            if t["CustomerRef"]["value"] == customer_id and t.get(field, 0) > 0 and not t.get("_voided")
+        ]
+        return sorted(rows, key=lambda t: (t.get("TxnDate", ""), int(t["Id"])))  # fmt: skip
+
+    made = 0
+    for cm in open_txns("CreditMemo", "RemainingCredit"):
+        for inv in open_txns("Invoice", "Balance"):
+            amount = min(cm["RemainingCredit"], inv["Balance"])
+            if amount <= 0:
+                break
+            links = [("Invoice", inv["Id"]), ("CreditMemo", cm["Id"])]
+            lines = [{"Amount": amount, "LinkedTxn": [{"TxnId": i, "TxnType": t}]} for t, i in links]
+            save(ctx, SPECS_PAYMENT, {"CustomerRef": {"value": customer_id}, "TotalAmt": 0, "Line": lines})
+            made += 1
+    return made
 
 
 def _prepare(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | None) -> None:
