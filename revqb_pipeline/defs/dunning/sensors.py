@@ -36,7 +36,10 @@ def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Aler
     for event in context.get_step_failure_events():
         data = event.step_failure_data
         if data and data.error:
-            error = f"step {event.step_key}: {data.error.message.strip().splitlines()[0][:300]}"
+            err = data.error
+            while err.cause is not None:  # the user error, not Dagster's wrapper
+                err = err.cause
+            error = f"step {event.step_key}: {err.message.strip().splitlines()[0][:300]}"
             break
     if not error:
         error = (context.failure_event.message or "run failed").strip().splitlines()[0][:300]
