@@ -226,6 +226,22 @@ def test_cdc_changes_and_deleted_stubs(qbo: QBO) -> None:
             b'"Line": [{"DetailType": "SalesItemLineDetail", "Amount": "x"}]}',
         ),
         ("payment", b'{"CustomerRef": {"value": "1"}, "TotalAmt": {"x": 1}}'),
+        (
+            "payment",
+            b'{"CustomerRef": {"value": "1"}, "TotalAmt": 1, "Line": [{"Amount": 1, "LinkedTxn": 1}]}',
+        ),
+        ("invoice", b'{"CustomerRef": {"value": "1"}, "Line": [{"DetailType": []}]}'),
+        (
+            "invoice",
+            b'{"CustomerRef": {"value": "1"}, "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 1, '
+            b'"SalesItemLineDetail": 1}]}',
+        ),
+        (
+            "batch",
+            b'{"BatchItemRequest": [{"bId": "1", "operation": "create", "Invoice": {"CustomerRef": '
+            b'{"value": "1"}, "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 1, '
+            b'"SalesItemLineDetail": true}]}}]}',
+        ),
         ("batch", b'{"BatchItemRequest": [1, "x", {"bId": "1", "operation": "create"}]}'),
         ("batch", b"{}"),
         ("journalentry", b'{"Line": [{"DetailType": "JournalEntryLineDetail", "Amount": 1}]}'),

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from revqb_sandbox.qbo import batch, query, writes
-from revqb_sandbox.qbo.common import Clock, QBOError, dumps, fault_envelope, loads, to_decimal
+from revqb_sandbox.qbo.common import (
+    STRUCTURE_ERRORS,
+    Clock,
+    QBOError,
+    dumps,
+    fault_envelope,
+    loads,
+    structure_error,
+    to_decimal,
+)
 from revqb_sandbox.qbo.entities import BY_LOWER, BY_PATH, SPECS
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 from revqb_sandbox.qbo.store import Obj, Realm, Store, StoredResponse, public
@@ -49,7 +58,8 @@ class QBOApi:
             ctx = WriteContext(realm, self.settings, self.clock, self._includes(params))
             try:
                 status, payload, n_writes = self._dispatch(ctx, method, path, params, raw, request_id)
-            except QBOError as err:
+            except (QBOError, *STRUCTURE_ERRORS) as exc:
+                err = exc if isinstance(exc, QBOError) else structure_error(exc)
                 status, payload, n_writes = err.status, fault_envelope(err, self.clock), 0
                 ctx.events.clear()
             body = dumps(payload)

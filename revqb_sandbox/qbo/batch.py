@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from revqb_sandbox.qbo import writes
-from revqb_sandbox.qbo.common import QBOError
+from revqb_sandbox.qbo.common import STRUCTURE_ERRORS, QBOError, structure_error
 from revqb_sandbox.qbo.entities import BY_LOWER, SPECS
 from revqb_sandbox.qbo.store import Obj, public
 from revqb_sandbox.qbo.validation import WriteContext
@@ -39,7 +39,8 @@ def run_batch(
         bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
         try:
             result = _item(ctx, item, run_query, request_id)
-        except QBOError as err:
+        except (QBOError, *STRUCTURE_ERRORS) as exc:
+            err = exc if isinstance(exc, QBOError) else structure_error(exc)
             out.append({"bId": bid, "Fault": err.fault()})
             continue
         if "QueryResponse" not in result:

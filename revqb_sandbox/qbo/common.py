@@ -41,6 +41,18 @@ class QBOError(Exception):
         return {"Error": [err], "type": self.fault_type}
 
 
+STRUCTURE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError, ArithmeticError)
+
+
+def structure_error(exc: Exception) -> QBOError:
+    """A malformed request shape (wrong JSON types) as 400 Fault 2010 instead of a 500."""
+    return QBOError(
+        "2010",
+        "Request has invalid or unsupported property",
+        f"Request body has an invalid structure or value type ({type(exc).__name__})",
+    )
+
+
 class Clock:
     """Wall-clock timestamps in the company zone, plus a simulated monotonic clock (``time_scale``)."""
 
