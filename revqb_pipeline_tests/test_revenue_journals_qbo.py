@@ -97,12 +97,17 @@ class Env:
         return {str(a["Name"]): str(a["Id"]) for a in self.rt.qbo.query_all("Account")}
 
 
-@pytest.fixture
-def env(qbo_url: str, tmp_path: Path) -> Iterator[Env]:
+def make_env(qbo_url: str, tmp_path: Path, db_url: str) -> Env:
     # One sandbox server per module; every test starts from a fresh company and fresh tokens.
     httpx.post(f"{qbo_url}/_admin/reset?oauth=true", timeout=10).raise_for_status()
-    e = Env(qbo_url, f"sqlite:///{tmp_path / 'revqb.db'}", deferred_mapping(tmp_path))
+    e = Env(qbo_url, db_url, deferred_mapping(tmp_path))
     e.stage_year()
+    return e
+
+
+@pytest.fixture
+def env(qbo_url: str, tmp_path: Path) -> Iterator[Env]:
+    e = make_env(qbo_url, tmp_path, f"sqlite:///{tmp_path / 'revqb.db'}")
     yield e
     e.rt.qbo.close()
 
@@ -128,7 +133,8 @@ def assert_one_correct_entry_per_month(env: Env) -> dict[str, dict[str, Any]]:
     return by_doc
 
 
-def test_backfill_twelve_months_twice_leaves_one_entry_per_month(env: Env):
+def test_backfill_twelve_months_twice_leaves_one_entry_per_month(qbo_url: str, tmp_path: Path, db_url: str):
+    env = make_env(qbo_url, tmp_path, db_url)  # SQLite and PostgreSQL staging
     with dg.instance_for_test() as instance:
         for _round in range(2):
             for month in MONTHS:
