@@ -11,7 +11,9 @@ Admin (no auth, not rate limited, no faults): ``POST /_admin/billing-cycle``, ``
 ``/_admin/payments/{id}/bounce``, ``/_admin/payments/{id}/refund``, ``/_admin/credits``,
 ``/_admin/customers/{id}/status``, ``/_admin/customers/{id}/services``, ``/_admin/services/{id}/cancel``,
 ``/_admin/products``, ``/_admin/bills/{id}/reverse``, ``/_admin/clock`` (GET too),
-``/_admin/faults`` (GET too), ``/_admin/reset``; ``GET /_admin/summary``, ``GET /_admin/webhooks``.
+``/_admin/faults`` (GET too), ``/_admin/reset``,
+``/_admin/records/{table}/{id}`` (raw overwrite, for malformed-data tests);
+``GET /_admin/summary``, ``GET /_admin/webhooks``.
 """
 
 from __future__ import annotations
@@ -445,6 +447,15 @@ class _CaseInsensitiveV1:
         await self.app(scope, receive, send)
 
 
+def _overwrite(state: RevioState, table: str, rid: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Set raw fields on a stored record, unvalidated: simulates malformed data from a misbehaving tenant."""
+    if table not in state.tables:
+        raise SandboxError(f"unknown table {table!r}", 404)
+    record = state.get(table, rid)
+    record.update(fields)
+    return record
+
+
 def create_app(settings: RevioSandboxSettings | None = None) -> Starlette:
     """The Rev.io sandbox ASGI app; ``app.state.sandbox`` is the :class:`RevioSandbox`."""
     sandbox = RevioSandbox(settings or RevioSandboxSettings())
@@ -603,6 +614,13 @@ def create_app(settings: RevioSandboxSettings | None = None) -> Starlette:
             methods=["GET", "POST"],
         ),
         Route("/_admin/reset", admin(lambda r, b: s.reset(b)), methods=["POST"]),
+        Route(
+            "/_admin/records/{table}/{id}",
+            admin(
+                lambda r, b: {"ok": True, "record": _overwrite(s.state, r.path_params["table"], pid(r), b)}
+            ),
+            methods=["POST"],
+        ),
         Route("/_admin/summary", admin(lambda r, b: s.summary()), methods=["GET"]),
         Route("/_admin/webhooks", admin(webhook_admin), methods=["GET"]),
     ]
