@@ -119,7 +119,12 @@ def revenue_journal(
     metadata = report_metadata(report)
     if report.qbo_ids.get(month.key):
         metadata["qbo_id"] = report.qbo_ids[month.key]
-    problems = [f"{a}: {d}" for a, d in report.outcomes.values() if a in ("failed", "quarantined")]
+    problems = [(a, d) for a, d in report.outcomes.values() if a in ("failed", "quarantined")]
     if problems:
-        raise dg.Failure(f"revenue journal {month.key} not posted: {'; '.join(problems)}", metadata=metadata)
+        # A transient failure is retried (retry policy); a QBO validation error needs a fix first.
+        raise dg.Failure(
+            f"revenue journal {month.key} not posted: {'; '.join(f'{a}: {d}' for a, d in problems)}",
+            metadata=metadata,
+            allow_retries=all(a == "failed" for a, _ in problems),
+        )
     return dg.MaterializeResult(metadata=metadata)
