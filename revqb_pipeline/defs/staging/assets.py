@@ -13,6 +13,11 @@ from revqb_pipeline.sync.stage import StageReport, stage_records
 COMMON: dict[str, Any] = {"group_name": "staging", "partitions_def": bill_date_partitions, "kinds": {"sql"}}
 
 
+def _customer_row(raw: dict, partition_key: str) -> dict:
+    """A customer is staged under the partition that last read it (so customers with no bill still sync)."""
+    return {**norm.normalize_customer(raw), "partition_key": partition_key}
+
+
 def _result(report: StageReport) -> dg.MaterializeResult:
     metadata: dict[str, Any] = report.metadata()
     if report.quarantined:
@@ -70,7 +75,7 @@ def staging_customers(
             source_type="customer",
             pk="customer_id",
             raws=customers,
-            normalize=norm.normalize_customer,
+            normalize=partial(_customer_row, partition_key=context.partition_key),
             partition_key=context.partition_key,
         )
     )
