@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline.clients.errors import ApiError
 from revqb_pipeline.defs.dunning.resources import NotifierResource
 from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
@@ -33,9 +34,15 @@ def customer_collection_status(
     notifier: NotifierResource,
 ) -> dg.MaterializeResult:
     rt = staging.runtime(revio=revio, qbo=qbo)
-    report = sync_collection_status(
-        rt.qbo, rt.ledger, rt.mapping, rt.revio.customers(), notifier.notifier(rt.engine)
-    )
+    try:
+        report = sync_collection_status(
+            rt.qbo, rt.ledger, rt.mapping, rt.revio.customers(), notifier.notifier(rt.engine)
+        )
+    except ApiError as exc:
+        if getattr(exc, "transient", False):
+            raise  # the retry policy tries again later
+        # credentials / permissions: retrying cannot help; fail now (the run-failure sensor alerts)
+        raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from None
     metadata: dict[str, Any] = report.metadata()
     if report.transitions:
         rows = "\n".join(f"| {t.customer_id} | {t.kind} | {t.describe()} |" for t in report.transitions[:200])

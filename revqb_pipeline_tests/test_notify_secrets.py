@@ -1,0 +1,119 @@
+"""A full run over both sandboxes (sync job, status job with alerts, a failed run and its alert) leaves no
+secret in the captured logs (DEBUG), stdout/stderr, the Dagster event log or the Dagster instance's files:
+OAuth access/refresh tokens, client secret, Rev.io password, APIM key, webhook URL, SMTP password."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+
+from revqb_pipeline.cli import run_partitions
+from revqb_pipeline.defs.dunning.resources import notifier_from_env
+from revqb_pipeline.defs.dunning.sensors import run_failure_alerts
+from revqb_pipeline.defs.resources import StagingResource
+from revqb_pipeline.settings import RevqbSettings
+from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline_tests.test_notify_channels import SMTP_PASSWORD, WEBHOOK_PATH, SlackReceiver, SmtpReceiver
+from revqb_sandbox.servers import sandboxes
+
+pytestmark = pytest.mark.slow
+
+WRONG_PASSWORD = "Wr0ng-Revio-Passw0rd-42"
+
+
+def _status_job() -> Any:
+    from revqb_pipeline.definitions import defs
+
+    return defs().resolve_job_def("customer_status_job")
+
+
+def test_no_secret_in_logs_event_log_or_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capfd: Any
+) -> None:
+    caplog.set_level("DEBUG")
+    slack, smtp = SlackReceiver(), SmtpReceiver()
+    try:
+        with sandboxes(seed=5, customers=4, months=1) as sb:
+            env = {
+                **sb.env(),
+                **smtp.env(),
+                "REVQB_SLACK_WEBHOOK_URL": slack.url,
+                "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}",
+                "QBO_THROTTLE_BACKOFF_S": "1",
+            }
+            for key, value in env.items():
+                monkeypatch.setenv(key, value)
+            (tmp_path / "dagster").mkdir()
+            (tmp_path / "dagster" / "dagster.yaml").touch()
+            with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+                assert run_partitions(["2026-01-01"], instance=instance)
+                httpx.post(
+                    f"{sb.revio_url}/_admin/customers/1001/status",
+                    json={"amount_overdue": "99.99", "suspended": True},
+                ).raise_for_status()
+                assert _status_job().execute_in_process(instance=instance).success
+                # a run that fails on bad credentials, and its run-failure alert
+                monkeypatch.setenv("REVIO_PASSWORD", WRONG_PASSWORD)
+                failed = _status_job().execute_in_process(instance=instance, raise_on_error=False)
+                assert not failed.success
+                ctx = dg.build_run_status_sensor_context(
+                    sensor_name="run_failure_alerts",
+                    dagster_event=failed.get_run_failure_event(),
+                    dagster_instance=instance,
+                    dagster_run=failed.dagster_run,
+                    resources={
+                        "staging": StagingResource(db_url=env["REVQB_DB_URL"]),
+                        "notifier": notifier_from_env(),
+                    },
+                ).for_run_failure()
+                run_failure_alerts(ctx)
+                event_log = [
+                    dg.serialize_value(entry)
+                    for run in instance.get_runs()
+                    for entry in instance.all_logs(run.run_id)
+                ]
+            oauth = sb.qbo_app.state.sandbox.oauth
+            tokens = {*oauth._access, *oauth._refresh}
+            stored = (
+                Runtime(RevqbSettings.from_env())
+                .engine.connect()
+                .exec_driver_sql("select access_token, refresh_token from oauth_tokens")
+            )
+            tokens |= {t for row in stored for t in row if t}
+            secrets = {
+                "QBO token": tokens,
+                "QBO client secret": {env["QBO_CLIENT_SECRET"]},
+                "Rev.io password": {env["REVIO_PASSWORD"], WRONG_PASSWORD},
+                "APIM key": {env["REVIO_SUBSCRIPTION_KEY"]},
+                "webhook URL": {slack.url, WEBHOOK_PATH, WEBHOOK_PATH.rsplit("/", 1)[-1]},
+                "SMTP password": {SMTP_PASSWORD},
+            }
+    finally:
+        slack.stop()
+        smtp.stop()
+
+    # the run really exercised the secrets' paths
+    assert len(slack.messages) == 2 and "SUSPENDED" in slack.messages[0] and "/runs/" in slack.messages[1]
+    assert len(smtp.messages) == 2
+    assert len(tokens) >= 2 and event_log
+
+    out, err = capfd.readouterr()
+    files = [p for p in (tmp_path / "dagster").rglob("*") if p.is_file()]
+    sources: dict[str, str] = {
+        "logs": caplog.text + "\n".join(str(r.__dict__) for r in caplog.records),
+        "stdout/stderr": out + err,
+        "Dagster event log": "\n".join(event_log),
+        "Dagster instance files": "\n".join(p.read_bytes().decode("utf-8", "replace") for p in files),
+    }
+    assert "customer_status_job" in sources["Dagster event log"] and caplog.records
+    assert "HTTP Request: POST ***" in sources["logs"]  # httpx logged the webhook call, redacted
+    leaks = [
+        f"{what} in {where}"
+        for where, text in sources.items()
+        for what, values in secrets.items()
+        for value in values
+        if value and value in text
+    ]
+    assert leaks == []
