@@ -28,9 +28,7 @@ def run_status_job(instance: Any) -> bool:
 
     result = defs().resolve_job_def(STATUS_JOB).execute_in_process(instance=instance, raise_on_error=False)
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is None:
-            continue
+        mat = event.step_materialization_data.materialization
         meta = {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, int | float)}
         _print(f"    {mat.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     if not result.success:

@@ -159,3 +159,20 @@ def test_transient_503_is_retried_without_an_alert(world: dict[str, Any]) -> Non
         assert "revio:status: SUSPENDED" in rt.qbo.read("Customer", qbo_id)["Notes"]
         assert rt.ledger.get(SOURCE_TYPE, cid).status == "synced"
         assert len(slack.messages) == 2 and failure_queue(rt.ledger) == []
+
+
+def test_revqb_dunning_command_runs_the_status_job(
+    world: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from revqb_pipeline.cli import main
+
+    sb, rt = world["sb"], world["rt"]
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["dunning"]) == 0
+    set_status(sb, 1003, status="CLOSED")
+    assert main(["dunning"]) == 0
+    assert "transitions=1" in capsys.readouterr().out
+    qbo_id = rt.ledger.get("customer", 1003).qbo_id
+    assert "revio:status: CLOSED since" in rt.qbo.read("Customer", qbo_id)["Notes"]
+    assert len(world["slack"].messages) == 1
