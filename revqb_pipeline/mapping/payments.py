@@ -324,3 +324,41 @@ def payment_update_payload(existing: Mapping[str, Any], desired: Mapping[str, An
 def is_voided(entity: Mapping[str, Any]) -> bool:
     """True when a QBO transaction was voided (QBO prefixes "Voided" to its PrivateNote)."""
     return str(entity.get("PrivateNote") or "").startswith("Voided")
+
+
+# ----- Rev.io's view of what is owed (for reconciliation) ---------------------------------------------
+
+
+def revio_net_paid_cents(payment: Mapping[str, Any], reversed_ids: set[int]) -> int:
+    """What one raw-or-staged payment row contributes to what was paid, in Rev.io's terms: a refund row
+    reduces it, a reversal row cancels its original, a bounced original without a reversal row counts 0."""
+    amount = int(payment["amount_cents"])
+    if payment.get("refund_flag"):
+        return -abs(amount)
+    if payment.get("bounced") and not payment.get("original_payment_id"):
+        return amount if int(payment["payment_id"]) in reversed_ids else 0
+    return amount
+
+
+def revio_outstanding(
+    bills: Iterable[Mapping[str, Any]], payments: Iterable[Mapping[str, Any]]
+) -> dict[int, int]:
+    """Open cents per bill (``max(0, amount_due - net paid on it)``), reversed bills excluded.
+
+    ``bills`` carry ``bill_id``, ``amount_due_cents`` and ``is_reversed``; ``payments`` are ``stg_payments``
+    shaped rows."""
+    rows = list(payments)
+    reversed_ids = {
+        int(p["original_payment_id"])
+        for p in rows
+        if p.get("original_payment_id") and not p.get("refund_flag")
+    }
+    paid: dict[int, int] = defaultdict(int)
+    for p in rows:
+        if p.get("bill_id"):
+            paid[int(p["bill_id"])] += revio_net_paid_cents(p, reversed_ids)
+    return {
+        int(b["bill_id"]): max(0, int(b["amount_due_cents"]) - paid[int(b["bill_id"])])
+        for b in bills
+        if not b.get("is_reversed")
+    }

@@ -49,8 +49,10 @@ def report_metadata(report: WriteReport) -> dict[str, Any]:
 
 
 def partition_customers(rt: Runtime, partition_key: str) -> list[dict[str, Any]]:
-    """Customers billed in this partition plus those created or updated on that day."""
+    """Customers billed in this partition, those with its payments or credits, and those updated that day."""
     billed = {int(b["customer_id"]) for b in rt.store.rows("stg_bills", partition_key=partition_key)}
+    for table in ("stg_payments", "stg_credits"):
+        billed |= {int(r["customer_id"]) for r in rt.store.rows(table, partition_key=partition_key)}
     rows = rt.store.rows_in("stg_customers", "customer_id", sorted(billed)) if billed else []
     seen = {int(r["customer_id"]) for r in rows}
     for row in rt.store.rows("stg_customers", partition_key=partition_key):
