@@ -186,3 +186,19 @@ def test_journals_reconciler_is_registered():
     for module in reconcile.RECONCILER_MODULES:
         importlib.import_module(module)
     assert "journals" in reconcile.RECONCILERS
+
+
+def test_project_definitions_schedule_the_month_end_job():
+    from revqb_pipeline.definitions import defs
+
+    d = defs()
+    job = d.resolve_job_def("month_end_revenue_job")
+    assert set(job.asset_layer.executable_asset_keys) == {SUMMARY, JOURNAL}
+    sync_job = d.resolve_job_def("revqb_sync_job")
+    assert not {SUMMARY, JOURNAL} & set(sync_job.asset_layer.executable_asset_keys)
+    schedule = d.resolve_schedule_def("month_end_revenue_job_schedule")
+    tick = datetime(2025, 7, 1, 6, 0, tzinfo=ZoneInfo(TIMEZONE))
+    with dg.instance_for_test() as instance:
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as ctx:
+            data = schedule.evaluate_tick(ctx)
+    assert [r.partition_key for r in data.run_requests or []] == ["2025-06-01"]
