@@ -90,6 +90,20 @@ def sync_credit_applications(
     pk = rows[0].get("partition_key") if rows else None
     if stale:
         void_payments(qbo, ledger, adapter, stale, APPLY_SOURCE_TYPE, report, pk)
+    for r in rows:
+        if r["payload"]["decision"] == "wait":
+            sid, reason = str(r["source_id"]), r["payload"]["reason"]
+            record(
+                ledger,
+                APPLY_SOURCE_TYPE,
+                sid,
+                LedgerStatus.WAITING,
+                reason,
+                action="waiting",
+                qbo_entity="Payment",
+                partition_key=pk,
+            )
+            report.record(sid, "waiting", reason)
     apply = [r for r in rows if r["payload"]["decision"] == "apply"]
     requests = prepare(apply, ledger, resolver, APPLY_SOURCE_TYPE, report)
     report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))

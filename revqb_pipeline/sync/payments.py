@@ -152,11 +152,17 @@ def build_documents(ws: WorkingSet, cfg: MappingConfig, partition_key: str) -> D
             except RecordError as exc:
                 env.update(decision="reject", reason=str(exc))
             else:
-                if bid and alloc is None and int(bid) not in ws.bills:
-                    env["reason"] += f"; bill {bid} not staged yet"
-                env["reason"] += (
-                    f"; {from_cents(applied)} applied to bill {bid}" if applied else "; unapplied"
-                )
+                if bid and int(bid) not in ws.bills:
+                    # its bill has not been read yet: applying nothing now would post it unapplied
+                    env.update(
+                        decision="wait",
+                        reason=f"waiting for the invoice of Rev.io bill {bid} (the bill is not staged yet)",
+                    )
+                    env["body"] = None
+                else:
+                    env["reason"] += (
+                        f"; {from_cents(applied)} applied to bill {bid}" if applied else "; unapplied"
+                    )
         docs.payments.append(_row(SOURCE_TYPE, pid, "Payment", partition_key, pm.marker(pid, cfg), env))
     for cid, c in ws.credits.items():
         env = {"decision": "post", "reason": f"{c.get('credit_kind')} credit", "body": None}
@@ -172,12 +178,15 @@ def build_documents(ws: WorkingSet, cfg: MappingConfig, partition_key: str) -> D
         alloc = allocs.get(int(bid))
         applied = alloc.credits.get(cid, 0) if alloc else 0
         body = pm.credit_application_payload(c, applied)
+        decision = "apply" if body else ("none" if int(bid) in ws.bills else "wait")
         app_env = {
-            "decision": "apply" if body else "none",
+            "decision": decision,
             "reason": (
                 f"apply {from_cents(applied)} of credit memo to bill {bid}"
                 if body
-                else f"nothing to apply: bill {bid} is reversed, not staged or already covered"
+                else f"nothing to apply: bill {bid} is reversed or already covered"
+                if decision == "none"
+                else f"waiting for the invoice of Rev.io bill {bid} (the bill is not staged yet)"
             ),
             "customer_id": c["customer_id"],
             "bill_id": bid,
@@ -602,6 +611,20 @@ def sync_payments(
     void_payments(qbo, ledger, adapter, voids, SOURCE_TYPE, report, pk)
     requests = prepare(by_decision.get("post", []), ledger, resolver, SOURCE_TYPE, report)
     report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
+    for row in by_decision.get("wait", []):
+        sid = str(row["source_id"])
+        reason = row["payload"]["reason"]
+        record(
+            ledger,
+            SOURCE_TYPE,
+            sid,
+            LedgerStatus.WAITING,
+            reason,
+            action="waiting",
+            qbo_entity="Payment",
+            partition_key=row.get("partition_key"),
+        )
+        report.record(sid, "waiting", reason)
     for row in by_decision.get("reject", []):
         sid = str(row["source_id"])
         record(
