@@ -83,7 +83,12 @@ class CustomerAdapter:
         self._taken |= {str(c.get("DisplayName", "")).casefold() for c in rows}
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
-        return customer_update_payload(existing, desired)
+        """Changed fields only; an inactive QBO customer that matches a billed account is reactivated."""
+        body = customer_update_payload(existing, desired)
+        if existing.get("Active") is False:
+            body = body or {"Id": existing["Id"], "SyncToken": existing["SyncToken"], "sparse": True}
+            body["Active"] = True
+        return body
 
     def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
         if not isinstance(error, QBODuplicateName):

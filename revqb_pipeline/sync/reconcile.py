@@ -46,7 +46,11 @@ class EntityReconciliation:
 Reconciler = Callable[[Runtime], EntityReconciliation]
 RECONCILERS: dict[str, Reconciler] = {}
 # Modules that register more reconcilers with @reconciler (imported on first use).
-RECONCILER_MODULES: tuple[str, ...] = ("revqb_pipeline.sync.journals", "revqb_pipeline.sync.payments")
+RECONCILER_MODULES: tuple[str, ...] = (
+    "revqb_pipeline.sync.journals",
+    "revqb_pipeline.sync.payments",
+    "revqb_pipeline.sync.tax_reconcile",
+)
 
 
 def reconciler(name: str) -> Callable[[Reconciler], Reconciler]:

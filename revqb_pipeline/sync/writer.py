@@ -104,13 +104,18 @@ def docnumber_lookup(qbo: QBOClient, entity: str, field_name: str = "DocNumber")
     return lookup
 
 
+NAME_LISTS = frozenset({"Customer", "Vendor", "Employee", "Item", "Account", "Class", "Department", "Term"})
+
+
 def read_by_ids(qbo: QBOClient, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Current QBO entities by Id (batched ``IN`` queries), for SyncTokens before updates."""
+    """Current QBO entities by Id (batched ``IN`` queries, inactive name-list records included)."""
     wanted = sorted(set(ids))
     rows: dict[str, dict[str, Any]] = {}
+    active = " AND Active IN (true, false)" if entity in NAME_LISTS else ""
     for start in range(0, len(wanted), 100):
         chunk = wanted[start : start + 100]
-        for row in qbo.query_rows(f"SELECT * FROM {entity} WHERE Id IN {in_clause(chunk)} MAXRESULTS 1000"):
+        sql = f"SELECT * FROM {entity} WHERE Id IN {in_clause(chunk)}{active} MAXRESULTS 1000"
+        for row in qbo.query_rows(sql):
             rows[str(row["Id"])] = row
     return rows
 
@@ -175,9 +180,10 @@ class LedgeredWriter:
         for req, qid in updates + linked:
             found = current.get(qid)
             if found is None:
-                if req.source_id in link_ids:
-                    continue
-                # The ledger points at an entity that no longer exists: create it again.
+                # The entity is gone (deleted, or the lookup saw something a read cannot): create it again.
+                log.warning(
+                    "%s %s for %s %s not found; creating it", entity, qid, req.source_type, req.source_id
+                )
                 self._write_creates([req], report, allow_retry=False)
                 continue
             body = self.adapter.update_body(found, req.payload)
