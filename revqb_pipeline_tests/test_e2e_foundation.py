@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,18 @@ def test_existing_customers_are_linked_not_duplicated(sqlite_url: str, tmp_path)
             request_id="pre-email",
         )
         pre_name = rt.qbo.create("Customer", {"DisplayName": by_name["display_name"]}, request_id="pre-name")
+        # an inactive namesake must be found, linked and reactivated (not duplicated, not a 6240)
+        pre_name = rt.qbo.update(
+            "Customer",
+            {
+                "Id": pre_name["Id"],
+                "SyncToken": pre_name["SyncToken"],
+                "sparse": True,
+                "Active": False,
+                "DisplayName": by_name["display_name"],
+            },
+            request_id="pre-name-off",
+        )
         assert p.run()
         ledger = p.runtime().ledger
         assert ledger.get("customer", by_email["customer_id"]).qbo_id == str(pre_email["Id"])
@@ -143,7 +156,7 @@ def test_existing_customers_are_linked_not_duplicated(sqlite_url: str, tmp_path)
             + by_name["display_name"].replace("\\", "\\\\").replace("'", "\\'")
             + "' AND Active IN (true, false)"
         )
-        assert len(named) == 1
+        assert len(named) == 1 and named[0]["Active"] is True
         _assert_one_each(p)
 
 
@@ -176,3 +189,47 @@ def test_malformed_record_is_quarantined_and_the_rest_syncs(sqlite_url: str, tmp
         bills = [r for r in ledger.rows(source_type="bill") if r.source_id != bad_bill]
         assert bills and all(r.status == LedgerStatus.SYNCED for r in bills)
         assert ledger.get("bill", bad_bill).status != LedgerStatus.SYNCED
+
+
+def test_changed_bill_updates_and_reversed_bill_voids_the_invoice(sqlite_url: str, tmp_path) -> None:
+    with pipeline(sqlite_url, tmp_path, customers=8, seed=16) as p:
+        assert p.run()
+        rt = p.runtime()
+        bills = list(rt.revio.iter_records("Bills"))
+        changed, reversed_ = bills[0], bills[1]
+        charge = next(c for c in rt.revio.charges(bill_id=changed["bill_id"]))
+        p.revio_admin(f"records/charges/{charge['charge_id']}", {"description": "Hosted PBX seat (renamed)"})
+        p.revio_admin(f"bills/{reversed_['bill_id']}/reverse", {})
+        before = p.qbo_query(f"SELECT * FROM Invoice WHERE DocNumber = 'RV-{changed['bill_id']}'")[0]
+        assert p.run()
+        after = p.qbo_query(f"SELECT * FROM Invoice WHERE DocNumber = 'RV-{changed['bill_id']}'")
+        assert len(after) == 1 and after[0]["Id"] == before["Id"]
+        assert int(after[0]["SyncToken"]) > int(before["SyncToken"])
+        assert "Hosted PBX seat (renamed)" in [ln.get("Description") for ln in after[0]["Line"]]
+        assert to_cents(after[0]["TotalAmt"]) == to_cents(changed["invoice_amount"])
+        voided = p.qbo_query(f"SELECT * FROM Invoice WHERE DocNumber = 'RV-{reversed_['bill_id']}'")
+        assert len(voided) == 1 and to_cents(voided[0]["TotalAmt"]) == 0
+        assert "Voided" in voided[0].get("PrivateNote", "")
+        assert p.runtime().ledger.get("bill", str(reversed_["bill_id"])).status == LedgerStatus.VOIDED
+        assert p.run()  # and a third run changes nothing
+        assert p.runtime().ledger.get("bill", str(changed["bill_id"])).attempts == 2
+
+
+def test_cli_status_and_reconcile(sqlite_url: str, tmp_path, capsys) -> None:
+    from revqb_pipeline.cli import main
+
+    with pipeline(sqlite_url, tmp_path, customers=6, seed=17) as p:
+        assert p.run()
+        capsys.readouterr()
+        assert main(["reconcile", "--json", "--entity", "customers", "--entity", "invoices"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        invoices = next(r for r in data if r["entity"] == "invoices")
+        assert invoices["agrees"] and invoices["revio_count"] == invoices["qbo_count"] > 0
+        assert invoices["revio_total"] == invoices["qbo_total"]
+        assert main(["status"]) == 0
+        out = capsys.readouterr().out
+        assert "bill" in out and "synced" in out
+        # quarantine one record and see it with its reason
+        p.runtime().ledger.quarantine("bill", "424242", reason="no mapping for product 9 'Fax'")
+        assert main(["status", "--type", "bill"]) == 0
+        assert "no mapping for product 9 'Fax'" in capsys.readouterr().out
