@@ -110,7 +110,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         _print("no Rev.io bills in that window; nothing to sync")
         return 0
     with local_instance() as inst:
-        return 0 if run_partitions(partitions, instance=inst) else 1
+        ok = run_partitions(partitions, instance=inst)
+    _alert_failures(settings)
+    return 0 if ok else 1
+
+
+def _alert_failures(settings: RevqbSettings) -> None:
+    """Alert (once each) the records this sync quarantined, through the configured channels."""
+    from revqb_pipeline.notify import Notifier
+    from revqb_pipeline.sync.failures import alert_new_failures
+    from revqb_pipeline.sync.runtime import Runtime
+
+    rt = Runtime(settings)
+    alert_new_failures(rt.ledger, Notifier.from_os_env(rt.engine))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -168,6 +180,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_dunning(args: argparse.Namespace) -> int:
     from revqb_pipeline.cli_ops import cmd_dunning as run
+
+    return run(args)
+
+
+def cmd_mappings_check(args: argparse.Namespace) -> int:
+    from revqb_pipeline.sync.mappings_cli import cmd_mappings_check as run
+
+    return run(args)
+
+
+def cmd_mappings_init(args: argparse.Namespace) -> int:
+    from revqb_pipeline.sync.mappings_cli import cmd_mappings_init as run
 
     return run(args)
 
@@ -258,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     dunning = sub.add_parser("dunning", help="sync Rev.io account status (dunning/collections) to QBO once")
     dunning.set_defaults(func=cmd_dunning)
+
+    mappings = sub.add_parser("mappings", help="check the mapping file against Rev.io, or write a starter")
+    msub = mappings.add_subparsers(dest="mappings_command", required=True)
+    mcheck = msub.add_parser("check", help="list what the Rev.io data needs that the mapping file lacks")
+    mcheck.add_argument("--mapping", help="mapping file (default: REVQB_MAPPING_FILE, else the packaged one)")
+    mcheck.add_argument("--days", type=int, default=90, help="records of the last N days (0: all)")
+    mcheck.add_argument("--since", help="read records created since YYYY-MM-DD (instead of --days)")
+    mcheck.add_argument("--strict", action="store_true", help="catalog entries not used yet also fail")
+    mcheck.add_argument("--json", action="store_true")
+    mcheck.add_argument("--verbose", action="store_true", help="also list products mapped by catch-all rules")
+    mcheck.set_defaults(func=cmd_mappings_check)
+    minit = msub.add_parser("init", help="write a commented starter mapping file from the Rev.io catalog")
+    minit.add_argument("--output", help="file to write (default: print it)")
+    minit.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    minit.add_argument("--days", type=int, default=90, help="records of the last N days (0: all)")
+    minit.add_argument("--since", help="read records created since YYYY-MM-DD (instead of --days)")
+    minit.set_defaults(func=cmd_mappings_init)
 
     sandbox = sub.add_parser("sandbox", help="the bundled Rev.io and QBO sandbox servers")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
