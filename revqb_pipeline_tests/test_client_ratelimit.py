@@ -29,7 +29,7 @@ def _fill(limiter: QBORateLimiter, n: int, batch: bool = False) -> int:
 
 def test_per_second_window_slides() -> None:
     clock = FakeClock()
-    lim = QBORateLimiter(clock=clock, margin=0)
+    lim = QBORateLimiter(clock=clock, margin=0, jitter_s=0)
     assert _fill(lim, 15) == 10
     assert lim.wait_time() == pytest.approx(1.0)
     clock.now += 0.5
@@ -40,7 +40,7 @@ def test_per_second_window_slides() -> None:
 
 def test_per_minute_window() -> None:
     clock = FakeClock()
-    lim = QBORateLimiter(per_minute=25, per_second=10, clock=clock, margin=0)
+    lim = QBORateLimiter(per_minute=25, per_second=10, clock=clock, margin=0, jitter_s=0)
     total = 0
     for _ in range(10):
         total += _fill(lim, 10)
@@ -54,7 +54,7 @@ def test_per_minute_window() -> None:
 
 def test_batch_window_is_separate() -> None:
     clock = FakeClock()
-    lim = QBORateLimiter(batch_per_minute=3, clock=clock, margin=0)
+    lim = QBORateLimiter(batch_per_minute=3, clock=clock, margin=0, jitter_s=0)
     assert _fill(lim, 5, batch=True) == 3
     assert lim.try_acquire(batch=False)  # plain requests still pass
     lim.release()
@@ -64,9 +64,9 @@ def test_batch_window_is_separate() -> None:
 
 def test_time_scale_and_margin_scale_windows() -> None:
     clock = FakeClock()
-    lim = QBORateLimiter(time_scale=0.01, clock=clock, margin=0.1)
+    lim = QBORateLimiter(time_scale=0.01, clock=clock, margin=0.1, jitter_s=0.002)
     assert _fill(lim, 11) == 10
-    assert lim.wait_time() == pytest.approx(0.011)
+    assert lim.wait_time() == pytest.approx(0.013)
 
 
 def test_concurrency_gate() -> None:
@@ -91,7 +91,7 @@ def test_penalize_pauses_everyone() -> None:
 
 
 def test_acquire_blocks_threads_under_the_windows() -> None:
-    lim = QBORateLimiter(per_second=5, max_concurrent=3, time_scale=0.2, margin=0)  # 5 per 0.2 s
+    lim = QBORateLimiter(per_second=5, max_concurrent=3, time_scale=0.2, margin=0, jitter_s=0)  # 5 per 0.2 s
     stamps: list[float] = []
     lock = threading.Lock()
     concurrent = 0

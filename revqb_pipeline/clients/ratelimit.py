@@ -28,8 +28,9 @@ class QBORateLimiter:
 
     Windows are sliding (timestamps of admitted requests). ``time_scale`` multiplies the window lengths
     (0.01 turns the 60 s window into 0.6 s, matching a sandbox run with the same time_scale).
-    ``margin`` widens each window a little so requests admitted at a window's edge still arrive inside
-    the server's own window after network jitter. Thread-safe.
+    Windows are stamped when a request is admitted, but the server stamps its arrival; ``margin``
+    (a fraction) and ``jitter_s`` (seconds) widen each window so requests admitted at a window's edge
+    still land outside the server's window despite scheduling and network jitter. Thread-safe.
     """
 
     def __init__(
@@ -41,7 +42,8 @@ class QBORateLimiter:
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         *,
-        margin: float = 0.05,
+        margin: float = 0.1,
+        jitter_s: float = 0.025,
     ) -> None:
         if min(per_minute, per_second, max_concurrent, batch_per_minute) < 1:
             raise ValueError("limits must be >= 1")
@@ -51,8 +53,8 @@ class QBORateLimiter:
         self.batch_per_minute = batch_per_minute
         self.time_scale = time_scale
         self._clock = clock
-        self._minute = 60.0 * time_scale * (1 + margin)
-        self._second = 1.0 * time_scale * (1 + margin)
+        self._minute = 60.0 * time_scale * (1 + margin) + jitter_s
+        self._second = 1.0 * time_scale * (1 + margin) + jitter_s
         self._all: deque[float] = deque()  # last minute of requests (the 1 s window is its tail)
         self._batches: deque[float] = deque()
         self._in_flight = 0
