@@ -23,7 +23,14 @@ def heading(title: str) -> None:
 
 def figure(name: str, value: object, note: str = "") -> None:
     """Print one named figure (the smoke test looks for these names)."""
-    text = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+    if isinstance(value, bool):
+        text: object = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = f"{value:,.3f}"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        text = value
     print(f"  {name:<44} {text}{f'   ({note})' if note else ''}", flush=True)
 
 

@@ -1,0 +1,56 @@
+"""Smoke test of ``python -m benchmarks.run``: it completes and prints its figures (never checks timings)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EXPECTED = [
+    # 1. billing run
+    "invoices synced",
+    "QBO requests used",
+    "requests per invoice",
+    "batch requests used",
+    "429s received",
+    "peak concurrency",
+    "simulated minutes taken",
+    "theoretical minimum (QBO limits), minutes",
+    "taken / theoretical minimum (ratio)",
+    "invoices would take",
+    # 2. re-run
+    "re-run QBO requests",
+    "re-run QBO writes",
+    "re-run wall time",
+    # 3. limiter
+    "achieved req/min (mean 60 s window)",
+    "achieved req/s (whole run)",
+    "max in-flight",
+    "achieved batch/min (mean 60 s window)",
+    "server-window refusals (would-be 429s)",
+    # 4. naive vs batched
+    "naive/batched requests per invoice (ratio)",
+]
+
+
+def test_benchmark_entry_runs_with_the_tiniest_settings(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--customers", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    missing = [name for name in EXPECTED if name not in proc.stdout]
+    assert not missing, f"missing figures {missing}:\n{proc.stdout}"
+    succeeded = [
+        line.split()[-1] for line in proc.stdout.splitlines() if line.strip().startswith("job succeeded")
+    ]
+    assert succeeded == ["yes", "yes"], succeeded
