@@ -26,6 +26,7 @@ class RefIds:
     items: dict[str, str] = field(default_factory=dict)
     payment_methods: dict[str, str] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
 
 
 def _rid(kind: str, name: str) -> str:
@@ -63,6 +64,29 @@ def _ensure(
     return str(created["Id"])
 
 
+def _enforce_item(
+    qbo: QBOClient, item: dict[str, Any], account_name: str, account_id: str, refs: RefIds
+) -> None:
+    """The mapping file decides where an item posts: an existing item on another account (or inactive) is
+    corrected with a sparse update, and the correction is logged and reported."""
+    current = str((item.get("IncomeAccountRef") or {}).get("value", ""))
+    if current == account_id and item.get("Active", True) is not False:
+        return
+    body = {
+        "Id": item["Id"],
+        "SyncToken": item["SyncToken"],
+        "sparse": True,
+        "Name": item["Name"],
+        "Active": True,
+        "IncomeAccountRef": {"value": account_id},
+    }
+    updated = qbo.update("Item", body, request_id=_rid("item-fix", f"{item['Id']}:{item['SyncToken']}"))
+    item.update(updated)
+    note = f"Item {item['Name']}: income account {current or '-'} -> {account_name} ({account_id})"
+    refs.corrected.append(note)
+    log.warning("corrected QBO %s to follow the mapping file", note)
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -81,14 +105,12 @@ def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
 
     items = _by_name(list(qbo.query_all("Item", where="Active IN (true, false)")))
     for name, rule in cfg.items.items():
-        body = {
-            "Name": name,
-            "Type": "Service",
-            "IncomeAccountRef": {"value": refs.accounts[rule.income_account]},
-        }
+        income = refs.accounts[rule.income_account]
+        body = {"Name": name, "Type": "Service", "IncomeAccountRef": {"value": income}}
         if rule.description:
             body["Description"] = rule.description
         refs.items[name] = _ensure(qbo, "Item", name, body, items, refs)
+        _enforce_item(qbo, items[name.casefold()], rule.income_account, income, refs)
 
     methods = _by_name(list(qbo.query_all("PaymentMethod", where="Active IN (true, false)")))
     for name in sorted({pm.qbo_payment_method for pm in cfg.payment_methods.values()}):
