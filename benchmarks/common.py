@@ -49,6 +49,20 @@ def limit_minimum_minutes(requests: int, batches: int) -> float:
     return max(batches / BATCH_PER_MINUTE, requests / PER_MINUTE, requests / (PER_SECOND * 60))
 
 
+def burst_minimum_minutes(count: int, per_window: int, window_minutes: float = 1.0) -> float:
+    """Minimum minutes for ``count`` calls under a window of ``per_window``: the first window is free."""
+    return max(0, math.ceil(count / per_window) - 1) * window_minutes if count else 0.0
+
+
+def limit_burst_minimum_minutes(requests: int, batches: int) -> float:
+    """Like :func:`limit_minimum_minutes` but with credit for the first window's burst (a true minimum)."""
+    return max(
+        burst_minimum_minutes(batches, BATCH_PER_MINUTE),
+        burst_minimum_minutes(requests, PER_MINUTE),
+        burst_minimum_minutes(requests, PER_SECOND, 1 / 60),
+    )
+
+
 @dataclass
 class QBOStats:
     """Counters of one realm from the QBO sandbox's ``GET /_admin/stats``."""
