@@ -22,7 +22,7 @@ def _fill(limiter: QBORateLimiter, n: int, batch: bool = False) -> int:
     admitted = 0
     for _ in range(n):
         if limiter.try_acquire(batch=batch):
-            limiter.release()
+            limiter.release(batch=batch)
             admitted += 1
     return admitted
 
@@ -36,6 +36,19 @@ def test_per_second_window_slides() -> None:
     assert not lim.try_acquire()
     clock.now += 0.5
     assert _fill(lim, 15) == 10
+
+
+def test_requests_count_until_completion_plus_window() -> None:
+    """The server may stamp a request as late as its answer: a slow request holds its window slot."""
+    clock = FakeClock()
+    lim = QBORateLimiter(per_second=2, clock=clock, margin=0, jitter_s=0)
+    assert lim.try_acquire() and lim.try_acquire()
+    assert lim.wait_time() == float("inf")  # both in flight: only a completion helps
+    clock.now += 5
+    lim.release()
+    assert lim.wait_time() == pytest.approx(1.0)  # completed now -> leaves the 1 s window at +1
+    clock.now += 1
+    assert lim.try_acquire()
 
 
 def test_per_minute_window() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -26,11 +27,13 @@ class LimiterStats:
 class QBORateLimiter:
     """Keeps one realm under QBO's limits: 500/min, 10/s, 10 in flight, 40 batches/min (all configurable).
 
-    Windows are sliding (timestamps of admitted requests). ``time_scale`` multiplies the window lengths
-    (0.01 turns the 60 s window into 0.6 s, matching a sandbox run with the same time_scale).
-    Windows are stamped when a request is admitted, but the server stamps its arrival; ``margin``
-    (a fraction) and ``jitter_s`` (seconds) widen each window so requests admitted at a window's edge
-    still land outside the server's window despite scheduling and network jitter. Thread-safe.
+    Sliding windows that hold every request from its admission until ``window`` after its *completion*:
+    the server stamps a request somewhere between our send and our receipt of the answer, so counting it
+    until completion + window can never put more requests in one of the server's windows than allowed,
+    whatever the network or scheduling jitter (it costs one round trip per window during bursts; the
+    500/min cap binds before 10/s does in sustained runs anyway). ``time_scale`` multiplies the window
+    lengths (0.01 turns the 60 s window into 0.6 s, matching a sandbox with the same time_scale);
+    ``margin`` (a fraction) and ``jitter_s`` widen them against clock-rate differences. Thread-safe.
     """
 
     def __init__(
@@ -42,8 +45,8 @@ class QBORateLimiter:
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         *,
-        margin: float = 0.1,
-        jitter_s: float = 0.025,
+        margin: float = 0.02,
+        jitter_s: float = 0.005,
     ) -> None:
         if min(per_minute, per_second, max_concurrent, batch_per_minute) < 1:
             raise ValueError("limits must be >= 1")
@@ -55,61 +58,83 @@ class QBORateLimiter:
         self._clock = clock
         self._minute = 60.0 * time_scale * (1 + margin) + jitter_s
         self._second = 1.0 * time_scale * (1 + margin) + jitter_s
-        self._all: deque[float] = deque()  # last minute of requests (the 1 s window is its tail)
-        self._batches: deque[float] = deque()
+        self._done: deque[float] = deque()  # completion times of the last minute's requests (sorted)
+        self._batches_done: deque[float] = deque()
         self._in_flight = 0
+        self._batches_in_flight = 0
         self._paused_until = 0.0
         self._cond = threading.Condition()
         self.stats = LimiterStats()
 
     # -- window arithmetic (call with the lock held) -------------------------------------------------
 
+    @staticmethod
+    def _window_wait(done: deque[float], in_flight: int, limit: int, length: float, now: float) -> float:
+        """Seconds until one more request fits a window (``inf``: only a completion can free a slot)."""
+        recent = [t for t in done if t > now - length]
+        count = in_flight + len(recent)
+        if count < limit:
+            return 0.0
+        k = count - limit + 1  # this many counted requests must leave the window
+        if k > len(recent):
+            return math.inf
+        return recent[k - 1] + length - now
+
     def _prune(self, now: float) -> None:
-        for window, length in ((self._all, self._minute), (self._batches, self._minute)):
-            while window and window[0] <= now - length:
+        for window in (self._done, self._batches_done):
+            while window and window[0] <= now - self._minute:
                 window.popleft()
 
     def _delay(self, now: float, batch: bool) -> float:
         """Seconds until a request fits every window (0 = now); ignores the concurrency gate."""
         self._prune(now)
-        waits = [self._paused_until - now]
-        if len(self._all) >= self.per_minute:
-            waits.append(self._all[-self.per_minute] + self._minute - now)
-        if len(self._all) >= self.per_second:
-            waits.append(self._all[-self.per_second] + self._second - now)
-        if batch and len(self._batches) >= self.batch_per_minute:
-            waits.append(self._batches[-self.batch_per_minute] + self._minute - now)
+        waits = [
+            self._paused_until - now,
+            self._window_wait(self._done, self._in_flight, self.per_minute, self._minute, now),
+            self._window_wait(self._done, self._in_flight, self.per_second, self._second, now),
+        ]
+        if batch:
+            waits.append(
+                self._window_wait(
+                    self._batches_done, self._batches_in_flight, self.batch_per_minute, self._minute, now
+                )
+            )
         return max(0.0, *waits)
 
-    def _admit(self, now: float, batch: bool) -> None:
-        self._all.append(now)
+    def _admit(self, batch: bool) -> None:
+        self._in_flight += 1
         if batch:
-            self._batches.append(now)
+            self._batches_in_flight += 1
             self.stats.batches += 1
         self.stats.requests += 1
-        self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
 
     # -- public API -----------------------------------------------------------------------------------
 
     def wait_time(self, batch: bool = False) -> float:
-        """Seconds a request would wait for the rate windows right now (0 when it fits)."""
+        """Seconds a request would wait for the rate windows now (0: it fits; inf: until one completes)."""
         with self._cond:
             return self._delay(self._clock(), batch)
 
     def try_acquire(self, batch: bool = False) -> bool:
-        """Take a slot without waiting; pair a True result with :meth:`release`."""
+        """Take a slot without waiting; pair a True result with :meth:`release` (same ``batch``)."""
         with self._cond:
             now = self._clock()
             if self._in_flight >= self.max_concurrent or self._delay(now, batch) > 0:
                 return False
-            self._admit(now, batch)
+            self._admit(batch)
             return True
 
-    def release(self) -> None:
-        """Give back the concurrency slot taken by :meth:`try_acquire` / :meth:`acquire`."""
+    def release(self, batch: bool = False) -> None:
+        """Complete a request from :meth:`try_acquire` / :meth:`acquire`; it now ages out of the windows."""
         with self._cond:
-            self._in_flight = max(0, self._in_flight - 1)
+            now = self._clock()
+            if self._in_flight > 0:
+                self._in_flight -= 1
+                self._done.append(now)
+            if batch and self._batches_in_flight > 0:
+                self._batches_in_flight -= 1
+                self._batches_done.append(now)
             self._cond.notify_all()
 
     @contextmanager
@@ -119,21 +144,20 @@ class QBORateLimiter:
         waited = False
         with self._cond:
             while True:
-                now = self._clock()
-                delay = self._delay(now, batch)
+                delay = self._delay(self._clock(), batch)
                 if delay <= 0 and self._in_flight < self.max_concurrent:
-                    self._admit(now, batch)
+                    self._admit(batch)
                     break
                 waited = True
-                # Woken early by release()/penalize(); a delay of 0 means only the gate is full.
-                self._cond.wait(timeout=delay if delay > 0 else None)
+                # Woken early by release()/penalize(); no timeout when only a completion can help.
+                self._cond.wait(timeout=delay if 0 < delay < math.inf else None)
             if waited:
                 self.stats.waits += 1
                 self.stats.total_wait_s += time.monotonic() - started
         try:
             yield
         finally:
-            self.release()
+            self.release(batch)
 
     def penalize(self, seconds: float) -> None:
         """Pause every caller for ``seconds`` (real seconds, e.g. a 429's Retry-After)."""
