@@ -39,12 +39,13 @@ DEFAULT_MAPPING = Path(__file__).parents[1] / "revqb_pipeline" / "mappings" / "d
 
 
 def deferred_mapping(tmp_path: Path) -> str:
-    """The default mapping with recurring revenue deferred over its service period."""
+    """A mapping with recurring revenue deferred over its service period (the packaged default does)."""
     text = DEFAULT_MAPPING.read_text(encoding="utf-8")
-    old = 'recurring: {account: "Telecom Services Revenue", deferred: false'
-    assert old in text
+    new = 'recurring: {account: "Telecom Services Revenue", deferred: true'
+    text = text.replace('recurring: {account: "Telecom Services Revenue", deferred: false', new)
+    assert new in text
     path = tmp_path / "mapping.yaml"
-    path.write_text(text.replace(old, 'recurring: {account: "Telecom Services Revenue", deferred: true'))
+    path.write_text(text)
     return str(path)
 
 
