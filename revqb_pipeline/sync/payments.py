@@ -586,7 +586,7 @@ def prepare(
     return out
 
 
-def _symbolic_customer(row: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
+def _resolved_customer(row: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
     cid = str(row["payload"].get("customer_id") or "")
     qid = resolver.customers.get(cid)
     return {"CustomerRef": {"value": qid}} if qid else None
@@ -604,7 +604,7 @@ def sync_payments(
     for row in rows:
         by_decision.setdefault(row["payload"]["decision"], []).append(row)
     voids = [
-        (str(r["source_id"]), r["payload"]["reason"], _symbolic_customer(r, resolver) or {})
+        (str(r["source_id"]), r["payload"]["reason"], _resolved_customer(r, resolver) or {})
         for r in by_decision.get("void", [])
     ]
     pk = rows[0].get("partition_key") if rows else None
