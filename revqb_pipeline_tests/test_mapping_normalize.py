@@ -316,7 +316,8 @@ def credit(**over: Any) -> dict[str, Any]:
     [
         ({}, "service_credit"),
         ({"atype": "fcc"}, "service_credit"),
-        ({"atype": "OCC"}, "promotion"),
+        ({"atype": "OCC"}, "dispute"),
+        ({"atype": "NRC"}, "promotion"),
         ({"atype": "ADJ"}, "adjustment"),
         ({"atype": "ADJ", "is_bad_debt": True}, "bad_debt"),
         ({"atype": "MRC", "description": "Customer DISPUTE of March usage"}, "dispute"),

@@ -145,7 +145,7 @@ def seed_every_kind(env: Env) -> dict[str, Any]:
     ids["dispute"] = env.credit(
         c[5], Decimal("15.00"), bills[c[5]]["bill_id"], atype="OCC", description="Billing dispute"
     )
-    ids["promotion"] = env.credit(c[5], Decimal("12.50"), None, atype="OCC", description="Spring promo")
+    ids["promotion"] = env.credit(c[5], Decimal("12.50"), None, atype="NRC", description="Spring promo")
     ids["bad_debt"] = env.credit(
         c[1], Decimal("10.00"), bills[c[1]]["bill_id"], kind="bad_debt", description="Write-off"
     )
