@@ -346,6 +346,34 @@ class Ledger:
             business_key=business_key,
         )
 
+    def record_decision(
+        self,
+        source_type: str,
+        source_id: str | int,
+        *,
+        status: LedgerStatus,
+        action: str,
+        detail: str,
+        qbo_id: str | None = None,
+        qbo_entity: str | None = None,
+        partition_key: str | None = None,
+        business_key: str | None = None,
+    ) -> LedgerRow:
+        """Record an outcome that needed no write of its own (e.g. a refund folded into its payment)."""
+        values: dict[str, Any] = {"status": status.value, "last_error_code": None, "last_error": None}
+        if qbo_id is not None:
+            values["qbo_id"] = qbo_id
+        return self._upsert(
+            source_type,
+            source_id,
+            values,
+            action=action,
+            detail=lambda _r: detail,
+            qbo_entity=qbo_entity,
+            partition_key=partition_key,
+            business_key=business_key,
+        )
+
     def mark_voided(self, source_type: str, source_id: str | int, *, detail: str) -> LedgerRow:
         """Record that the QBO entity was voided (e.g. the Rev.io bill was reversed)."""
         values = {"status": LedgerStatus.VOIDED.value, "last_error_code": None, "last_error": None}

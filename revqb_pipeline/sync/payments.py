@@ -332,15 +332,13 @@ def record(
             business_key=business_key,
         )
         return True
-    values: dict[str, Any] = {"status": status.value, "last_error_code": None, "last_error": None}
-    if qbo_id is not None:
-        values["qbo_id"] = qbo_id
-    ledger._upsert(
+    ledger.record_decision(
         source_type,
         sid,
-        values,
+        status=status,
         action=action,
-        detail=lambda _r: detail,
+        detail=detail,
+        qbo_id=qbo_id,
         qbo_entity=qbo_entity,
         partition_key=partition_key,
         business_key=business_key,
