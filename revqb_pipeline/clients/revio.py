@@ -356,8 +356,24 @@ class RevioClient:
         )
         return self._json(resp)
 
-    def set_custom_field(self, resource: str, id: int | str, label: str, value: Any) -> Any:
-        """Set the custom field ``label`` of one record (patched by its index in ``fields``)."""
+    def set_custom_field(
+        self, resource: str, id: int | str, label: str, value: Any, *, known_index: int | None = None
+    ) -> Any:
+        """Set the custom field ``label`` of one record (patched by its index in ``fields``).
+
+        With ``known_index`` (from a recent read) one PATCH guarded by a JSON Patch ``test`` of the label is
+        tried first; if the fields moved since, the record is read again and patched by its current index.
+        """
+        if known_index is not None:
+            ops = [
+                {"op": "test", "path": f"/fields/{known_index}/label", "value": label},
+                {"op": "replace", "path": f"/fields/{known_index}/value", "value": value},
+            ]
+            try:
+                return self.patch(resource, id, ops)
+            except RevioError as exc:
+                if exc.status not in (400, 409, 422):
+                    raise
         record = self.get(resource, id)
         fields = record.get("fields") or []
         for index, field in enumerate(fields):

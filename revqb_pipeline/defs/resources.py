@@ -81,6 +81,7 @@ def defs() -> dg.Definitions:
                 client_id=dg.EnvVar("QBO_CLIENT_ID"),
                 client_secret=dg.EnvVar("QBO_CLIENT_SECRET"),
                 refresh_token=dg.EnvVar("QBO_REFRESH_TOKEN"),
+                throttle_backoff_s=float(os.environ.get("QBO_THROTTLE_BACKOFF_S", "60")),
             ),
             "staging": StagingResource(
                 db_url=os.environ.get("REVQB_DB_URL", DEFAULT_DB_URL),

@@ -14,15 +14,15 @@ log = logging.getLogger("revqb.sync")
 INVOICE_ID_FIELD = "QBO Invoice Id"
 
 
-def current_field(raw_json: str | None, label: str) -> str | None:
-    """The value of custom field ``label`` on a raw Rev.io record, if present."""
+def current_field(raw_json: str | None, label: str) -> tuple[int | None, str | None]:
+    """(index, value) of custom field ``label`` on a raw Rev.io record; (None, None) when absent."""
     if not raw_json:
-        return None
-    for f in json.loads(raw_json).get("fields") or []:
+        return None, None
+    for index, f in enumerate(json.loads(raw_json).get("fields") or []):
         if isinstance(f, dict) and f.get("label") == label:
             value = f.get("value")
-            return None if value in (None, "") else str(value)
-    return None
+            return index, None if value in (None, "") else str(value)
+    return None, None
 
 
 def write_back_ids(
@@ -40,11 +40,12 @@ def write_back_ids(
         qbo_id = qbo_ids.get(sid)
         if not qbo_id:
             continue
-        if current_field(row.get("raw_json"), label) == qbo_id:
+        index, value = current_field(row.get("raw_json"), label)
+        if value == qbo_id:
             counts["already_set"] += 1
             continue
         try:
-            revio.set_custom_field(resource, int(sid), label, qbo_id)
+            revio.set_custom_field(resource, int(sid), label, qbo_id, known_index=index)
             counts["written"] += 1
         except ApiError as exc:
             log.warning("could not write %s=%s back to Rev.io %s %s: %s", label, qbo_id, resource, sid, exc)
