@@ -17,12 +17,11 @@ from typing import Any
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.mapping.invoices import _price, _sales_line, line_qty_price
-from revqb_pipeline.mapping.payments import CUSTOMER_PREFIX
+from revqb_pipeline.mapping.refs import CUSTOMER_PREFIX, ITEM_PREFIX
 from revqb_pipeline.money import from_cents
 
 DOC_NUMBER_MAX = 21
 PRIVATE_NOTE_MAX = 4000
-ITEM_PREFIX = "item:"
 
 
 def credit_doc_number(credit_memo_id: int, cfg: MappingConfig) -> str:

@@ -32,15 +32,17 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from revqb_pipeline.mapping.config import MappingConfig
+from revqb_pipeline.mapping.refs import (
+    ACCOUNT_PREFIX,
+    BILL_PREFIX,
+    CREDIT_PREFIX,
+    CUSTOMER_PREFIX,
+    PAYMENT_METHOD_PREFIX,
+)
 from revqb_pipeline.money import from_cents
 
 PRIVATE_NOTE_MAX = 4000
 PAYMENT_REF_MAX = 21
-CUSTOMER_PREFIX = "revio-customer:"
-BILL_PREFIX = "revio-bill:"
-CREDIT_PREFIX = "revio-credit:"
-PAYMENT_METHOD_PREFIX = "payment-method:"
-ACCOUNT_PREFIX = "account:"
 CREDIT_APPLY_MARKER = "revio:credit-apply:"
 
 Action = Literal["post", "void", "fold", "reject"]

@@ -1,12 +1,11 @@
 """Rev.io bills -> QBO invoices (one per bill, DocNumber = prefix + bill id).
 
 Payloads are built with symbolic references (``revio-customer:<id>``, ``item:<name>``) so the payload layer
-stays pure and checkable; :func:`resolve_refs` swaps in QBO ids just before the write.
+stays pure and checkable; ``sync/refs.py`` swaps in QBO ids just before the write.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,24 +16,15 @@ from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.mapping.invoices import invoice_payload, invoice_update_payload
+from revqb_pipeline.mapping.refs import CUSTOMER_PREFIX, ITEM_PREFIX
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.sync.refs import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
 
 log = logging.getLogger("revqb.sync")
 
 SOURCE_TYPE = "bill"
-CUSTOMER_PREFIX = "revio-customer:"
-ITEM_PREFIX = "item:"
-
-
-class Unresolved(Exception):
-    """A symbolic reference with no QBO id yet."""
-
-    def __init__(self, kind: str, key: str):
-        super().__init__(f"{kind} {key}")
-        self.kind = kind
-        self.key = key
 
 
 def symbolic_item_refs(cfg: MappingConfig) -> dict[str, str]:
@@ -82,42 +72,6 @@ def build_invoice_payloads(
     return rows, bad
 
 
-def resolve_refs(payload: dict[str, Any], customers: dict[str, str], refs: RefIds) -> dict[str, Any]:
-    """``payload`` with symbolic CustomerRef / ItemRef values replaced by QBO ids (raises Unresolved)."""
-    out = copy.deepcopy(payload)
-
-    def swap(ref: dict[str, Any]) -> None:
-        value = str(ref.get("value", ""))
-        if value.startswith(CUSTOMER_PREFIX):
-            key = value[len(CUSTOMER_PREFIX) :]
-            if key not in customers:
-                raise Unresolved("customer", key)
-            ref["value"] = customers[key]
-        elif value.startswith(ITEM_PREFIX):
-            key = value[len(ITEM_PREFIX) :]
-            if key not in refs.items:
-                raise Unresolved("item", key)
-            ref["value"] = refs.items[key]
-
-    if isinstance(out.get("CustomerRef"), dict):
-        swap(out["CustomerRef"])
-    for line in out.get("Line", []):
-        for detail_key in ("SalesItemLineDetail",):
-            detail = line.get(detail_key)
-            if isinstance(detail, dict) and isinstance(detail.get("ItemRef"), dict):
-                swap(detail["ItemRef"])
-    return out
-
-
-def synced_customers(ledger: Ledger) -> dict[str, str]:
-    """Rev.io customer id -> QBO customer Id, for every customer the ledger has synced."""
-    return {
-        r.source_id: r.qbo_id
-        for r in ledger.rows(source_type="customer", statuses=[LedgerStatus.SYNCED])
-        if r.qbo_id
-    }
-
-
 class InvoiceAdapter:
     """Invoices are found by DocNumber; updates are sparse with the current SyncToken."""
 
@@ -131,56 +85,6 @@ class InvoiceAdapter:
 
     def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
         return None
-
-
-def prepare_requests(
-    payload_rows: list[dict[str, Any]], ledger: Ledger, refs: RefIds, source_type: str = SOURCE_TYPE
-) -> tuple[list[WriteRequest], WriteReport]:
-    """Resolve references; records waiting on a customer wait, ones missing an item are quarantined."""
-    report = WriteReport()
-    customers = synced_customers(ledger)
-    requests: list[WriteRequest] = []
-    for row in payload_rows:
-        sid = str(row["source_id"])
-        try:
-            payload = resolve_refs(row["payload"], customers, refs)
-        except Unresolved as exc:
-            if exc.kind == "customer":
-                cust = ledger.get("customer", exc.key)
-                why = f" ({cust.status}: {cust.last_error})" if cust and cust.last_error else ""
-                reason = f"waiting for Rev.io customer {exc.key} to reach QBO{why}"
-                ledger.mark_waiting(
-                    source_type,
-                    sid,
-                    reason=reason,
-                    qbo_entity=row["qbo_entity"],
-                    partition_key=row.get("partition_key"),
-                    business_key=row.get("business_key"),
-                )
-                report.record(sid, "waiting", reason)
-            else:
-                reason = f"no QBO {exc.kind} named {exc.key!r} (add it to the mapping file)"
-                ledger.quarantine(
-                    source_type,
-                    sid,
-                    reason=reason,
-                    qbo_entity=row["qbo_entity"],
-                    partition_key=row.get("partition_key"),
-                    business_key=row.get("business_key"),
-                )
-                report.record(sid, "quarantined", reason)
-            continue
-        requests.append(
-            WriteRequest(
-                source_type=source_type,
-                source_id=sid,
-                qbo_entity=row["qbo_entity"],
-                payload=payload,
-                business_key=row.get("business_key"),
-                partition_key=row.get("partition_key"),
-            )
-        )
-    return requests, report
 
 
 def void_reversed(qbo: QBOClient, ledger: Ledger, bills: list[dict[str, Any]]) -> WriteReport:
@@ -209,7 +113,8 @@ def sync_invoices(
     bills: list[dict[str, Any]],
 ) -> WriteReport:
     """Create or update one QBO invoice per payload row; void those whose bill was reversed."""
-    requests, report = prepare_requests(payload_rows, ledger, refs)
+    report = WriteReport()
+    requests = prepare_requests(payload_rows, ledger, Resolver.load(ledger, refs), SOURCE_TYPE, report)
     report.merge(LedgeredWriter(qbo, ledger, InvoiceAdapter(qbo)).write(requests))
     report.merge(void_reversed(qbo, ledger, bills))
     return report

@@ -8,7 +8,6 @@ first load after the invoice lands). Payloads keep symbolic references until jus
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -27,9 +26,15 @@ from revqb_pipeline.money import from_cents, to_cents
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.customers import sync_customers
-from revqb_pipeline.sync.invoices import ITEM_PREFIX, synced_customers
 from revqb_pipeline.sync.reconcile import EntityReconciliation, reconciler
 from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.sync.refs import (
+    CREDIT_SOURCE_TYPE,
+    Resolver,
+    prepare_requests,
+    synced_customers,
+    synced_ids,
+)
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import (
     BATCH_LIMIT,
@@ -43,7 +48,6 @@ from revqb_pipeline.sync.writer import (
 log = logging.getLogger("revqb.sync")
 
 SOURCE_TYPE = "payment"
-CREDIT_SOURCE_TYPE = "credit"
 APPLY_SOURCE_TYPE = "credit_application"
 REDRIVE_STATUSES = (LedgerStatus.WAITING, LedgerStatus.FAILED, LedgerStatus.IN_FLIGHT, LedgerStatus.PENDING)
 
@@ -199,90 +203,6 @@ def build_documents(ws: WorkingSet, cfg: MappingConfig, partition_key: str) -> D
 
 
 # ----- references -------------------------------------------------------------------------------------
-
-
-class Unresolved(Exception):
-    """A symbolic reference with no QBO id yet; ``waits`` says whether the record waits or is quarantined."""
-
-    def __init__(self, kind: str, key: str, waits: bool):
-        super().__init__(f"{kind} {key}")
-        self.kind = kind
-        self.key = key
-        self.waits = waits
-
-
-def synced_ids(ledger: Ledger, source_type: str) -> dict[str, str]:
-    """source_id -> QBO Id of every synced ledger row of ``source_type``."""
-    return {
-        r.source_id: r.qbo_id
-        for r in ledger.rows(source_type=source_type, statuses=[LedgerStatus.SYNCED])
-        if r.qbo_id
-    }
-
-
-@dataclass
-class Resolver:
-    """Swaps symbolic references (customer, invoice, credit memo, item, payment method, account) for Ids."""
-
-    customers: dict[str, str]
-    invoices: dict[str, str]
-    credit_memos: dict[str, str]
-    refs: RefIds
-
-    @classmethod
-    def load(cls, ledger: Ledger, refs: RefIds) -> Resolver:
-        return cls(
-            synced_customers(ledger), synced_ids(ledger, "bill"), synced_ids(ledger, CREDIT_SOURCE_TYPE), refs
-        )
-
-    def _swap(self, ref: dict[str, Any]) -> None:
-        value = str(ref.get("value", ""))
-        table: list[tuple[str, str, dict[str, str], bool]] = [
-            (pm.CUSTOMER_PREFIX, "customer", self.customers, True),
-            (pm.BILL_PREFIX, "invoice", self.invoices, True),
-            (pm.CREDIT_PREFIX, "credit memo", self.credit_memos, True),
-            (ITEM_PREFIX, "item", self.refs.items, False),
-            (pm.PAYMENT_METHOD_PREFIX, "payment method", self.refs.payment_methods, False),
-            (pm.ACCOUNT_PREFIX, "account", self.refs.accounts, False),
-        ]
-        for prefix, kind, ids, waits in table:
-            if value.startswith(prefix):
-                key = value[len(prefix) :]
-                if key not in ids:
-                    raise Unresolved(kind, key, waits)
-                ref["value"] = ids[key]
-                return
-
-    def resolve(self, body: dict[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(body)
-        for key in ("CustomerRef", "PaymentMethodRef", "DepositToAccountRef"):
-            if isinstance(out.get(key), dict):
-                self._swap(out[key])
-        for line in out.get("Line", []):
-            detail = line.get("SalesItemLineDetail")
-            if isinstance(detail, dict) and isinstance(detail.get("ItemRef"), dict):
-                self._swap(detail["ItemRef"])
-            for link in line.get("LinkedTxn", []):
-                holder = {"value": link.get("TxnId")}
-                self._swap(holder)
-                link["TxnId"] = holder["value"]
-        return out
-
-
-def _why_missing(ledger: Ledger, exc: Unresolved) -> str:
-    source = {"customer": "customer", "invoice": "bill", "credit memo": CREDIT_SOURCE_TYPE}.get(exc.kind)
-    what = {
-        "customer": "Rev.io customer",
-        "invoice": "the invoice of Rev.io bill",
-        "credit memo": "credit memo",
-    }
-    text = f"waiting for {what.get(exc.kind, exc.kind)} {exc.key} to reach QBO"
-    row = ledger.get(source, exc.key) if source else None
-    if row is not None:
-        text += f" (it is {row.status}{': ' + row.last_error if row.last_error else ''})"
-    elif source:
-        text += " (not synced yet)"
-    return text
 
 
 def record(
@@ -540,48 +460,10 @@ def prepare(
     source_type: str,
     report: WriteReport,
 ) -> list[WriteRequest]:
-    """Write requests for rows whose body resolves; the others wait (dependency missing) or are
-    quarantined (mapping/reference data missing) with the reason."""
-    out: list[WriteRequest] = []
-    for row in rows:
-        sid = str(row["source_id"])
-        try:
-            body = resolver.resolve(row["payload"]["body"])
-        except Unresolved as exc:
-            if exc.waits:
-                reason = _why_missing(ledger, exc)
-                ledger.mark_waiting(
-                    source_type,
-                    sid,
-                    reason=reason,
-                    qbo_entity=row["qbo_entity"],
-                    partition_key=row.get("partition_key"),
-                    business_key=row.get("business_key"),
-                )
-                report.record(sid, "waiting", reason)
-            else:
-                reason = f"no QBO {exc.kind} named {exc.key!r} (add it to the mapping file)"
-                ledger.quarantine(
-                    source_type,
-                    sid,
-                    reason=reason,
-                    qbo_entity=row["qbo_entity"],
-                    partition_key=row.get("partition_key"),
-                    business_key=row.get("business_key"),
-                )
-                report.record(sid, "quarantined", reason)
-            continue
-        out.append(
-            WriteRequest(
-                source_type=source_type,
-                source_id=sid,
-                qbo_entity=row["qbo_entity"],
-                payload=body,
-                business_key=row.get("business_key"),
-                partition_key=row.get("partition_key"),
-            )
-        )
-    return out
+    """Write requests for payment/credit payload rows (their body sits under ``payload.body``)."""
+    return prepare_requests(
+        rows, ledger, resolver, source_type, report, body_of=lambda r: r["payload"]["body"]
+    )
 
 
 def _resolved_customer(row: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
