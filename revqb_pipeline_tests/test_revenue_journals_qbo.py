@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
 from revqb_pipeline.defs.revenue.assets import revenue_journal, revenue_summary
-from revqb_pipeline.mapping.config import load_mapping
 from revqb_pipeline.mapping.journals import expected_net_debits, net_debits_by_account
 from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
 from revqb_pipeline.mapping.revenue import Month
@@ -267,7 +266,7 @@ def test_reconciler_reports_an_edited_entry(env: Env):
 
 
 def test_settings_for_a_runtime_are_isolated(env: Env):
-    # The deferred mapping is what the assets used (not the packaged default).
+    # The test's own mapping file is what the assets used (not the packaged default).
     assert env.cfg.revenue.by_charge_kind["recurring"].deferred is True
-    assert load_mapping(None).revenue.by_charge_kind["recurring"].deferred is False
+    assert env.rt.settings.mapping_file and Path(env.rt.settings.mapping_file) != DEFAULT_MAPPING
     assert isinstance(env.rt, Runtime) and isinstance(env.rt.settings, RevqbSettings)

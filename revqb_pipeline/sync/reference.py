@@ -67,17 +67,17 @@ def _ensure(
 def _enforce_item(
     qbo: QBOClient, item: dict[str, Any], account_name: str, account_id: str, refs: RefIds
 ) -> None:
-    """The mapping file decides where an item posts: an existing item on another account (or inactive) is
-    corrected with a sparse update, and the correction is logged and reported."""
+    """The mapping file decides where an item posts: an existing item on another income account is
+    corrected with a sparse update, and the correction is logged and reported. An item someone made
+    inactive stays inactive: QBO then rejects what uses it, and those records are quarantined and alerted."""
     current = str((item.get("IncomeAccountRef") or {}).get("value", ""))
-    if current == account_id and item.get("Active", True) is not False:
+    if current == account_id:
         return
     body = {
         "Id": item["Id"],
         "SyncToken": item["SyncToken"],
         "sparse": True,
         "Name": item["Name"],
-        "Active": True,
         "IncomeAccountRef": {"value": account_id},
     }
     updated = qbo.update("Item", body, request_id=_rid("item-fix", f"{item['Id']}:{item['SyncToken']}"))
