@@ -293,12 +293,13 @@ class RevioClient:
         }
         return self.iter_records("Bills", params)
 
-    def charges(
+    def _transactions(
         self,
-        bill_id: int | None = None,
-        created_start: datetime | None = None,
-        created_end: datetime | None = None,
-        customer_id: int | None = None,
+        resource: str,
+        bill_id: int | None,
+        created_start: datetime | None,
+        created_end: datetime | None,
+        customer_id: int | None,
     ) -> Iterator[dict[str, Any]]:
         params = {
             "bill_id": bill_id,
@@ -306,7 +307,16 @@ class RevioClient:
             "created_date_end": created_end,
             "customer_id": customer_id,
         }
-        return self.iter_records("Charges", params)
+        return self.iter_records(resource, params)
+
+    def charges(
+        self,
+        bill_id: int | None = None,
+        created_start: datetime | None = None,
+        created_end: datetime | None = None,
+        customer_id: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        return self._transactions("Charges", bill_id, created_start, created_end, customer_id)
 
     def credits(
         self,
@@ -315,13 +325,7 @@ class RevioClient:
         created_end: datetime | None = None,
         customer_id: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        params = {
-            "bill_id": bill_id,
-            "created_date_start": created_start,
-            "created_date_end": created_end,
-            "customer_id": customer_id,
-        }
-        return self.iter_records("Credits", params)
+        return self._transactions("Credits", bill_id, created_start, created_end, customer_id)
 
     def payments(
         self,
@@ -330,13 +334,7 @@ class RevioClient:
         created_end: datetime | None = None,
         customer_id: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        params = {
-            "bill_id": bill_id,
-            "created_date_start": created_start,
-            "created_date_end": created_end,
-            "customer_id": customer_id,
-        }
-        return self.iter_records("Payments", params)
+        return self._transactions("Payments", bill_id, created_start, created_end, customer_id)
 
     def products(self) -> Iterator[dict[str, Any]]:
         return self.iter_records("Products")

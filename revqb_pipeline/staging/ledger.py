@@ -311,16 +311,15 @@ class Ledger:
         business_key: str | None = None,
     ) -> LedgerRow:
         """Quarantine a record (bad input or permanent validation error), creating its row if needed."""
-        return self._upsert(
+        return self._park(
             source_type,
             source_id,
-            {"status": LedgerStatus.QUARANTINED.value, "last_error_code": code, "last_error": reason},
-            action=LedgerStatus.QUARANTINED.value,
-            detail=lambda _r: reason,
-            code=code,
-            qbo_entity=qbo_entity,
-            partition_key=partition_key,
-            business_key=business_key,
+            LedgerStatus.QUARANTINED,
+            reason,
+            code,
+            qbo_entity,
+            partition_key,
+            business_key,
         )
 
     def mark_waiting(
@@ -334,13 +333,36 @@ class Ledger:
         business_key: str | None = None,
     ) -> LedgerRow:
         """Park a record whose dependency is not in QBO yet, creating its row if needed."""
+        return self._park(
+            source_type,
+            source_id,
+            LedgerStatus.WAITING,
+            reason,
+            None,
+            qbo_entity,
+            partition_key,
+            business_key,
+        )
+
+    def _park(
+        self,
+        source_type: str,
+        source_id: str | int,
+        status: LedgerStatus,
+        reason: str,
+        code: str | None,
+        qbo_entity: str | None,
+        partition_key: str | None,
+        business_key: str | None,
+    ) -> LedgerRow:
+        """Set a not-synced status with its reason (and error code), creating the row if needed."""
         return self._upsert(
             source_type,
             source_id,
-            {"status": LedgerStatus.WAITING.value, "last_error_code": None, "last_error": reason},
-            action=LedgerStatus.WAITING.value,
+            {"status": status.value, "last_error_code": code, "last_error": reason},
+            action=status.value,
             detail=lambda _r: reason,
-            code=None,
+            code=code,
             qbo_entity=qbo_entity,
             partition_key=partition_key,
             business_key=business_key,
