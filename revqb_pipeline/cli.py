@@ -82,18 +82,18 @@ def run_partitions(partitions: list[str], job_name: str = "revqb_sync_job", inst
     return ok
 
 
-def bill_dates(settings: RevqbSettings, start: date, end: date) -> list[str]:
-    """Distinct Rev.io bill dates (partition keys) between ``start`` and ``end`` inclusive."""
+def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]:
+    """Days (partition keys) from ``start`` to ``end`` on which Rev.io created bills, payments or credits."""
     from revqb_pipeline.sync.runtime import build_revio
 
     revio = build_revio(settings)
-    days = {
-        str(b.get("created_date", ""))[:10]
-        for b in revio.bills(
-            created_start=datetime.combine(start, datetime.min.time()),
-            created_end=datetime.combine(end, datetime.max.time()).replace(microsecond=0),
-        )
+    window = {
+        "created_start": datetime.combine(start, datetime.min.time()),
+        "created_end": datetime.combine(end, datetime.max.time()).replace(microsecond=0),
     }
+    days: set[str] = set()
+    for records in (revio.bills(**window), revio.payments(**window), revio.credits(**window)):
+        days.update(str(r.get("created_date") or "")[:10] for r in records)
     return sorted(d for d in days if d)
 
 
@@ -105,9 +105,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     else:
         end = date.fromisoformat(args.to) if args.to else date.today()
         start = date.fromisoformat(args.since) if args.since else end - timedelta(days=args.days)
-        partitions = bill_dates(settings, start, end)
+        partitions = activity_dates(settings, start, end)
     if not partitions:
-        _print("no Rev.io bills in that window; nothing to sync")
+        _print("no Rev.io bills, payments or credits in that window; nothing to sync")
         return 0
     with local_instance() as inst:
         ok = run_partitions(partitions, instance=inst)
@@ -231,10 +231,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ.update(env)
         _print(f"  Rev.io sandbox {sb.revio_url}   QBO sandbox {sb.qbo_url}")
         settings = RevqbSettings.from_env()
-        partitions = bill_dates(settings, date(2000, 1, 1), date(2100, 1, 1))
-        _print(f"  {len(partitions)} bill date(s) to sync: {', '.join(partitions)}")
+        partitions = activity_dates(settings, date(2000, 1, 1), date(2100, 1, 1))
+        _print(f"  {len(partitions)} day(s) with Rev.io activity to sync: {', '.join(partitions)}")
         with local_instance(workdir / "dagster_home") as inst:
             ok = run_partitions(partitions, instance=inst)
+            months = sorted({f"{day[:7]}-01" for day in partitions})
+            _print(f"  month-end revenue journals for {', '.join(m[:7] for m in months)}")
+            ok = run_partitions(months, job_name="month_end_revenue_job", instance=inst) and ok
         results = reconcile(Runtime(settings))
         _print("\nReconciliation (Rev.io vs QuickBooks Online):")
         _print(format_table(results))
@@ -256,10 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", default=None)
     demo.set_defaults(func=cmd_demo)
 
-    sync = sub.add_parser("sync", help="sync Rev.io bill dates to QBO (configured by environment variables)")
-    sync.add_argument("--partition", action="append", help="bill date YYYY-MM-DD (repeatable)")
-    sync.add_argument("--since", help="first bill date (default: --days before --to)")
-    sync.add_argument("--to", help="last bill date (default: today)")
+    sync = sub.add_parser("sync", help="sync Rev.io days to QBO (configured by environment variables)")
+    sync.add_argument("--partition", action="append", help="day YYYY-MM-DD (repeatable)")
+    sync.add_argument("--since", help="first day (default: --days before --to)")
+    sync.add_argument("--to", help="last day (default: today)")
     sync.add_argument("--days", type=int, default=3)
     sync.set_defaults(func=cmd_sync)
 

@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import httpx
 
-from revqb_pipeline.cli import bill_dates, run_partitions
+from revqb_pipeline.cli import activity_dates, run_partitions
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.sync.runtime import Runtime
@@ -40,7 +40,7 @@ class Pipeline:
         return Runtime(self.settings())
 
     def partitions(self) -> list[str]:
-        return bill_dates(self.settings(), date(2000, 1, 1), date(2100, 1, 1))
+        return activity_dates(self.settings(), date(2000, 1, 1), date(2100, 1, 1))
 
     def run(self, partitions: list[str] | None = None, job: str = "revqb_sync_job") -> bool:
         return run_partitions(partitions or self.partitions(), job_name=job, instance=self.instance)
