@@ -27,7 +27,7 @@ def test_reference_data_is_created_once_and_existing_items_follow_the_mapping(sq
             assert item["IncomeAccountRef"]["value"] == refs.accounts[rule.income_account], item_name
         assert any(name in note for note in refs.corrected)
         # a second pass creates and corrects nothing
-        again = ensure_reference_data(p.runtime().qbo, cfg)
+        again = ensure_reference_data(p.runtime().qbo, cfg, max_age_s=0)  # re-check QBO, no cache
         assert again.created == [] and again.corrected == []
         assert again.items == refs.items and again.accounts == refs.accounts
         for item_name in cfg.items:

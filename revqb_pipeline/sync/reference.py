@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +93,31 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
-    """Look up (and create when missing) every account, item and payment method the mapping names."""
+CACHE_SECONDS = 300.0
+_cache: dict[tuple[str, str, str], tuple[float, RefIds]] = {}
+_cache_lock = threading.Lock()
+
+
+def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig, max_age_s: float = CACHE_SECONDS) -> RefIds:
+    """Ids of every account, item and payment method the mapping names, created in QBO when missing.
+
+    A verified result is reused for ``max_age_s`` per realm and mapping, so the assets of one run (and the
+    partitions of a backfill) check QBO once instead of once per asset; a cached answer reports nothing
+    created or corrected.
+    """
+    key = (qbo.base_url, qbo.realm_id, hashlib.sha256(cfg.model_dump_json().encode()).hexdigest())
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < max_age_s:
+        cached = hit[1]
+        return RefIds(dict(cached.accounts), dict(cached.items), dict(cached.payment_methods))
+    refs = _ensure_all(qbo, cfg)
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), refs)
+    return refs
+
+
+def _ensure_all(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
     refs = RefIds()
     accounts = _by_name(list(qbo.query_all("Account", where="Active IN (true, false)")))
     for name, rule in cfg.accounts.items():
