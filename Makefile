@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench validate clean
+.PHONY: install demo dev test lint bench validate clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/revqb demo
+
+# Dagster UI on a local SQLite instance (the repo's dagster.yaml is the Postgres production config).
+dev: $(STAMP)
+	mkdir -p .revqb/dagster_home && test -f .revqb/dagster_home/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > .revqb/dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.revqb/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
