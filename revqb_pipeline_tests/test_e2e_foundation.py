@@ -233,3 +233,22 @@ def test_cli_status_and_reconcile(sqlite_url: str, tmp_path, capsys) -> None:
         p.runtime().ledger.quarantine("bill", "424242", reason="no mapping for product 9 'Fax'")
         assert main(["status", "--type", "bill"]) == 0
         assert "no mapping for product 9 'Fax'" in capsys.readouterr().out
+
+
+def test_name_taken_by_a_vendor_gets_a_deterministic_suffix(sqlite_url: str, tmp_path) -> None:
+    """DisplayName is unique across customers, vendors and employees: a 6240 is resolved, not fatal."""
+    with pipeline(sqlite_url, tmp_path, customers=6, seed=18) as p:
+        rt = p.runtime()
+        bill = next(iter(rt.revio.iter_records("Bills")))
+        from revqb_pipeline.mapping.normalize import normalize_customer
+
+        row = normalize_customer(rt.revio.get("Customers", bill["customer_id"]))
+        vendor = rt.qbo.create("Vendor", {"DisplayName": row["display_name"]}, request_id="vendor-clash")
+        assert p.run()
+        linked = p.runtime().ledger.get("customer", row["customer_id"])
+        customer = p.qbo_query(f"SELECT * FROM Customer WHERE Id = '{linked.qbo_id}'")[0]
+        assert customer["DisplayName"] == f"{row['display_name']} (Rev.io {row['customer_id']})"
+        assert customer["Id"] != vendor["Id"]
+        assert p.run()  # the suffixed customer is recognised by its marker on the next run
+        assert p.runtime().ledger.get("customer", row["customer_id"]).qbo_id == linked.qbo_id
+        _assert_one_each(p)

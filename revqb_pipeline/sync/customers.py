@@ -84,6 +84,9 @@ class CustomerAdapter:
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
         """Changed fields only; an inactive QBO customer that matches a billed account is reactivated."""
+        name = str(desired.get("DisplayName", ""))
+        if str(existing.get("DisplayName", "")).startswith(f"{name} (Rev.io "):
+            desired = {**desired, "DisplayName": existing["DisplayName"]}  # keep a resolved 6240 suffix
         body = customer_update_payload(existing, desired)
         if existing.get("Active") is False:
             body = body or {"Id": existing["Id"], "SyncToken": existing["SyncToken"], "sparse": True}
@@ -97,7 +100,9 @@ class CustomerAdapter:
         self._taken.add(name.casefold())
         new_name = resolve_display_name_collision(name, request.source_id, self._taken)
         self._taken.add(new_name.casefold())
-        return replace(request, payload={**request.payload, "DisplayName": new_name})
+        return replace(
+            request, payload={**request.payload, "DisplayName": new_name}, logical_hash=request.hash
+        )
 
 
 def customer_requests(

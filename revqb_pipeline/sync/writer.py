@@ -43,10 +43,12 @@ class WriteRequest:
     payload: dict[str, Any]
     business_key: str | None = None
     partition_key: str | None = None
+    logical_hash: str | None = None  # set when the payload was adjusted for QBO (e.g. a renamed customer)
 
     @property
     def hash(self) -> str:
-        return payload_hash(self.payload)
+        """The hash the ledger compares: of the payload the source asked for, not of a QBO-side adjustment."""
+        return self.logical_hash or payload_hash(self.payload)
 
 
 @dataclass
