@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from revqb_pipeline.mapping.errors import RecordError
+from revqb_pipeline.mapping.normalize import normalize_customer
 from revqb_pipeline.staging.ledger import Ledger
 from revqb_pipeline.staging.store import StagingStore
 
@@ -72,3 +73,20 @@ def stage_records(
         counts = store.upsert(table, rows)
         report.inserted, report.updated, report.unchanged = counts.inserted, counts.updated, counts.unchanged
     return report
+
+
+def stage_customers(
+    store: StagingStore, ledger: Ledger, raws: list[dict[str, Any]], partition_key: str | None
+) -> StageReport:
+    """Stage customers under the partition that read them (so customers with no bill still sync)."""
+    return stage_records(
+        store,
+        ledger,
+        table="stg_customers",
+        resource="Customers",
+        source_type="customer",
+        pk="customer_id",
+        raws=raws,
+        normalize=lambda raw: {**normalize_customer(raw), "partition_key": partition_key},
+        partition_key=partition_key,
+    )

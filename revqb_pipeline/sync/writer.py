@@ -191,19 +191,7 @@ class LedgeredWriter:
             body = self.adapter.update_body(found, req.payload)
             action = "linked" if req.source_id in link_ids else "unchanged"
             if body is None:
-                self.ledger.mark_synced(
-                    req.source_type,
-                    req.source_id,
-                    qbo_id=qid,
-                    sync_token=str(found.get("SyncToken", "")),
-                    payload_hash=req.hash,
-                    qbo_entity=req.qbo_entity,
-                    partition_key=req.partition_key,
-                    business_key=req.business_key,
-                    detail=f"{action}: {entity} {qid} already matches",
-                    action=action,
-                )
-                report.record(req.source_id, action, qbo_id=qid)
+                self._synced(req, found, action, f"{action}: {entity} {qid} already matches", report)
             else:
                 ops.append((req, body))
         self._run_ops(ops, "update", report, linked_ids=link_ids)
@@ -282,19 +270,7 @@ class LedgeredWriter:
         if item.error is None and item.body is not None:
             qid = str(item.body["Id"])
             action = "linked" if linked else ("created" if operation == "create" else "updated")
-            self.ledger.mark_synced(
-                req.source_type,
-                req.source_id,
-                qbo_id=qid,
-                sync_token=str(item.body.get("SyncToken", "")),
-                payload_hash=req.hash,
-                qbo_entity=req.qbo_entity,
-                partition_key=req.partition_key,
-                business_key=req.business_key,
-                detail=f"{action} {req.qbo_entity} {qid}",
-                action=action,
-            )
-            report.record(req.source_id, action, qbo_id=qid)
+            self._synced(req, item.body, action, f"{action} {req.qbo_entity} {qid}", report)
             return None
         error = item.error or QBOError(status=0, code="", message="empty batch item")
         if isinstance(error, QBODuplicateDocNumber) and operation == "create":
@@ -330,19 +306,13 @@ class LedgeredWriter:
         except QBOError as exc:
             self._fail(req, exc, report)
             return
-        self.ledger.mark_synced(
-            req.source_type,
-            req.source_id,
-            qbo_id=str(result["Id"]),
-            sync_token=str(result.get("SyncToken", "")),
-            payload_hash=req.hash,
-            qbo_entity=req.qbo_entity,
-            partition_key=req.partition_key,
-            business_key=req.business_key,
-            detail=f"updated {req.qbo_entity} {result['Id']} after re-reading a stale SyncToken",
-            action="updated",
+        self._synced(
+            req,
+            result,
+            "updated",
+            f"updated {req.qbo_entity} {result['Id']} after re-reading a stale SyncToken",
+            report,
         )
-        report.record(req.source_id, "updated", qbo_id=str(result["Id"]))
 
     def _resolve_unknown(
         self, reqs: list[WriteRequest], operation: str, report: WriteReport, exc: QBOTransportError
@@ -354,21 +324,41 @@ class LedgeredWriter:
             hit = found.get(req.source_id)
             if hit is not None:
                 qid = str(hit["Id"])
-                self.ledger.mark_synced(
-                    req.source_type,
-                    req.source_id,
-                    qbo_id=qid,
-                    sync_token=str(hit.get("SyncToken", "")),
-                    payload_hash=req.hash,
-                    qbo_entity=req.qbo_entity,
-                    partition_key=req.partition_key,
-                    business_key=req.business_key,
-                    detail=f"response lost; found {req.qbo_entity} {qid} by business key and linked it",
-                    action="linked",
+                self._synced(
+                    req,
+                    hit,
+                    "linked",
+                    f"response lost; found {req.qbo_entity} {qid} by business key and linked it",
+                    report,
+                    note="found after lost response",
                 )
-                report.record(req.source_id, "linked", "found after lost response", qbo_id=qid)
             else:
                 self._fail(req, exc, report)
+
+    def _synced(
+        self,
+        req: WriteRequest,
+        entity: dict[str, Any],
+        action: str,
+        detail: str,
+        report: WriteReport,
+        note: str = "",
+    ) -> None:
+        """Record that ``req`` now matches QBO entity ``entity`` (created, updated, linked or unchanged)."""
+        qid = str(entity["Id"])
+        self.ledger.mark_synced(
+            req.source_type,
+            req.source_id,
+            qbo_id=qid,
+            sync_token=str(entity.get("SyncToken", "")),
+            payload_hash=req.hash,
+            qbo_entity=req.qbo_entity,
+            partition_key=req.partition_key,
+            business_key=req.business_key,
+            detail=detail,
+            action=action,
+        )
+        report.record(req.source_id, action, note, qbo_id=qid)
 
     def _fail(self, req: WriteRequest, error: QBOError, report: WriteReport) -> None:
         transient = error.transient

@@ -62,8 +62,13 @@ def partition_customers(rt: Runtime, partition_key: str) -> list[dict[str, Any]]
 
 @dg.asset(
     key=["quickbooks", "customer_payloads"],
-    deps=[dg.AssetKey(["staging", "customers"]), dg.AssetKey(["staging", "bills"])],
-    description="QBO Customer bodies for this partition's Rev.io customers.",
+    deps=[
+        dg.AssetKey(["staging", "customers"]),
+        dg.AssetKey(["staging", "bills"]),
+        dg.AssetKey(["staging", "payments"]),
+        dg.AssetKey(["staging", "credits"]),
+    ],
+    description="QBO Customer bodies for this partition's Rev.io customers (billed, paying, credited, new).",
     **MAPPING,
 )
 def customer_payloads(context: dg.AssetExecutionContext, staging: StagingResource) -> dg.MaterializeResult:

@@ -36,7 +36,7 @@ from revqb_pipeline.sync.payments import (
     sync_payments,
 )
 from revqb_pipeline.sync.reference import ensure_reference_data
-from revqb_pipeline.sync.stage import stage_records
+from revqb_pipeline.sync.stage import stage_customers, stage_records
 from revqb_pipeline.sync.writer import WriteReport
 
 PAYMENT_PAYLOADS = dg.AssetKey(["quickbooks", "payment_payloads"])
@@ -128,17 +128,7 @@ def _stage(
     normalize: Any,
 ) -> dg.MaterializeResult:
     rt = staging.runtime()
-    customers = stage_records(
-        rt.store,
-        rt.ledger,
-        table="stg_customers",
-        resource="Customers",
-        source_type="customer",
-        pk="customer_id",
-        raws=extract["customers"],
-        normalize=norm.normalize_customer,
-        partition_key=pk,
-    )
+    customers = stage_customers(rt.store, rt.ledger, extract["customers"], pk)
     report = stage_records(
         rt.store,
         rt.ledger,

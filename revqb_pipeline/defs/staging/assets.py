@@ -8,14 +8,9 @@ import dagster as dg
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.mapping import normalize as norm
-from revqb_pipeline.sync.stage import StageReport, stage_records
+from revqb_pipeline.sync.stage import StageReport, stage_customers, stage_records
 
 COMMON: dict[str, Any] = {"group_name": "staging", "partitions_def": bill_date_partitions, "kinds": {"sql"}}
-
-
-def _customer_row(raw: dict, partition_key: str) -> dict:
-    """A customer is staged under the partition that last read it (so customers with no bill still sync)."""
-    return {**norm.normalize_customer(raw), "partition_key": partition_key}
 
 
 def _result(report: StageReport) -> dg.MaterializeResult:
@@ -66,19 +61,7 @@ def staging_customers(
     context: dg.AssetExecutionContext, staging: StagingResource, customers: list[dict]
 ) -> dg.MaterializeResult:
     rt = staging.runtime()
-    return _result(
-        stage_records(
-            rt.store,
-            rt.ledger,
-            table="stg_customers",
-            resource="Customers",
-            source_type="customer",
-            pk="customer_id",
-            raws=customers,
-            normalize=partial(_customer_row, partition_key=context.partition_key),
-            partition_key=context.partition_key,
-        )
-    )
+    return _result(stage_customers(rt.store, rt.ledger, customers, context.partition_key))
 
 
 @dg.asset(key=["staging", "bills"], ins={"bills": dg.AssetIn(key=["revio", "bills"])}, **COMMON)
