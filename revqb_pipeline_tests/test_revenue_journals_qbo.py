@@ -27,6 +27,7 @@ from revqb_pipeline.staging.db import stg_bills, stg_charges, sync_ledger
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.journals import month_summary
 from revqb_pipeline.sync.reconcile import reconcile
+from revqb_pipeline.sync.reference import clear_reference_cache
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_sandbox.harness import serve_app
 from revqb_sandbox.qbo.app import create_app
@@ -100,6 +101,7 @@ class Env:
 def make_env(qbo_url: str, tmp_path: Path, db_url: str) -> Env:
     # One sandbox server per module; every test starts from a fresh company and fresh tokens.
     httpx.post(f"{qbo_url}/_admin/reset?oauth=true", timeout=10).raise_for_status()
+    clear_reference_cache()  # the company was wiped: cached account and item ids are gone with it
     e = Env(qbo_url, db_url, deferred_mapping(tmp_path))
     e.stage_year()
     return e

@@ -98,6 +98,12 @@ _cache: dict[tuple[str, str, str], tuple[float, RefIds]] = {}
 _cache_lock = threading.Lock()
 
 
+def clear_reference_cache() -> None:
+    """Forget every cached result (QBO never deletes accounts or items; a wiped sandbox company does)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig, max_age_s: float = CACHE_SECONDS) -> RefIds:
     """Ids of every account, item and payment method the mapping names, created in QBO when missing.
 
