@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from revqb_pipeline.clients import jsonutil
+from revqb_pipeline.clients.backoff import backoff_delay
 from revqb_pipeline.clients.errors import (
     QBOAuthError,
     QBOError,
@@ -30,7 +31,6 @@ MAX_BATCH_ITEMS = 30
 MAX_REQUEST_ID = 50
 MAX_BATCH_REQUEST_ID = 36
 MAX_PAGE_SIZE = 1000
-_MAX_BACKOFF_S = 60.0
 _QUERY_META = frozenset({"startPosition", "maxResults", "totalCount"})
 
 
@@ -181,8 +181,7 @@ class QBOClient:
     # ------------------------------------------------------------------ transport
 
     def _backoff(self, attempt: int) -> float:
-        base = min(_MAX_BACKOFF_S, self.backoff_base_s * 2 ** (attempt - 1))
-        return base * random.uniform(0.5, 1.0) + base * 0.5 * random.random()
+        return backoff_delay(self.backoff_base_s, attempt)
 
     def _throttle_delay(self, err: QBOThrottled) -> float:
         delay = err.retry_after if err.retry_after is not None else self.throttle_backoff_s

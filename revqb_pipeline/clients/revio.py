@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from revqb_pipeline.clients import jsonutil
+from revqb_pipeline.clients.backoff import backoff_delay
 from revqb_pipeline.clients.errors import (
     RevioAuthError,
     RevioError,
@@ -27,7 +28,6 @@ log = logging.getLogger("revqb.revio")
 
 MAX_PAGE_SIZE = 500
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
-_MAX_BACKOFF_S = 60.0
 
 PRIMARY_KEYS: dict[str, str] = {
     "customers": "customer_id",
@@ -169,8 +169,7 @@ class RevioClient:
     # ------------------------------------------------------------------ transport
 
     def _backoff(self, attempt: int) -> float:
-        base = min(_MAX_BACKOFF_S, self.backoff_base_s * 2 ** (attempt - 1))
-        return base * random.uniform(0.5, 1.0) + base * 0.5 * random.random()
+        return backoff_delay(self.backoff_base_s, attempt)
 
     def request(
         self,
