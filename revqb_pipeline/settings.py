@@ -27,6 +27,8 @@ class RevqbSettings(BaseModel):
     qbo_client_secret: str = Field("", repr=False)
     qbo_refresh_token: str = Field("", repr=False)
     qbo_throttle_backoff_s: float = 60.0
+    #: Fernet key(s) encrypting OAuth tokens at rest (REVQB_TOKEN_KEY); comma-separated, the first encrypts.
+    token_key: str = Field("", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RevqbSettings:
