@@ -1,4 +1,18 @@
-"""Typed errors for the QuickBooks Online and Rev.io clients, and the QBO fault parser."""
+"""Typed errors for the QuickBooks Online and Rev.io clients, and the QBO fault parser.
+
+Every error answers two questions for the layers above:
+
+- ``transient``: the same call may succeed later (429, 5xx, timeouts, resets, 6000 "try again"); the
+  clients retry these with backoff and Dagster's RetryPolicy may retry the step.
+- ``permanent_cause``: retrying cannot help *the whole run* (credentials, permissions, unknown realm,
+  configuration): one line naming the setting to fix, or None. Record-level errors (a QBO validation
+  error on one payload) are neither: the record is quarantined and the run goes on.
+
+Connection refused / connect timeouts on a configured host count as transient here (a restarting service
+or a network blip mid-run): preflight proves reachability once when a run starts, so an unreachable host
+fails there, at once, with the variable to fix. A URL that cannot work at all (missing scheme, a host
+name that does not resolve) is a :class:`ClientConfigError`: permanent, never retried.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +25,53 @@ from typing import Any, ClassVar
 
 class ApiError(Exception):
     """Base class of every error raised by the revqb HTTP clients."""
+
+    @property
+    def transient(self) -> bool:
+        """True when the same request may succeed later (the clients retry these)."""
+        return False
+
+    @property
+    def permanent_cause(self) -> str | None:
+        """One line naming what to fix when no retry can help the run (auth, realm, config); else None."""
+        return None
+
+
+class ClientConfigError(ApiError):
+    """A client cannot work as configured (no URL scheme, unknown host...): fix ``setting``; never retried."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        self.message = message
+        super().__init__(f"{setting}: {message}")
+
+    @property
+    def permanent_cause(self) -> str | None:
+        return str(self)
+
+
+#: Resolver messages meaning "this host name does not exist" (not "DNS is down for a moment").
+_UNKNOWN_HOST = (
+    "name or service not known",
+    "nodename nor servname",
+    "no address associated",
+    "getaddrinfo failed",
+)
+
+
+def config_error_from_transport(exc: Exception, setting: str, url: str) -> ClientConfigError | None:
+    """A :class:`ClientConfigError` when an httpx transport error means the URL itself is wrong."""
+    import httpx  # local: errors.py stays importable without the HTTP stack in pure helpers
+
+    where = url or "(empty)"
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL) or (
+        not url and isinstance(exc, httpx.HTTPError)
+    ):
+        return ClientConfigError(setting, f"{where} is not a usable http(s) URL ({exc})")
+    if isinstance(exc, httpx.ConnectError) and any(t in str(exc).lower() for t in _UNKNOWN_HOST):
+        host = httpx.URL(url).host if url else ""
+        return ClientConfigError(setting, f"host {host or where!r} does not resolve ({exc})")
+    return None
 
 
 # --------------------------------------------------------------------------- QuickBooks Online
@@ -82,9 +143,26 @@ class QBOError(ApiError):
 
 
 class QBOAuthError(QBOError):
-    """401 / 3200 / 120 / 100: the access token is invalid, or the app lost access to the company."""
+    """401 / 403 / 3200 / 120 / 100: the access token is invalid, or the app lost access to the company.
+
+    The client refreshes the token once on a 401; an auth error that reaches the caller is permanent.
+    """
 
     default_kind = "auth"
+
+    @property
+    def permanent_cause(self) -> str | None:
+        text = " ".join(t for t in (self.message, self.detail) if t).strip()[:200]
+        said = f"HTTP {self.status}" + (f" code {self.code}" if self.code else "") + f": {text}"
+        if "realm" in text.lower():
+            return f"QBO_REALM_ID: QBO refused this company for the app's token ({said})"
+        if self.code == "120":
+            return (
+                f"QBO_REFRESH_TOKEN: the user who connected the app lost access ({said}); reconnect the app"
+            )
+        if self.status == 403:
+            return f"QBO_REALM_ID / QBO_CLIENT_ID: the app is not authorized for this company ({said})"
+        return f"QBO_REFRESH_TOKEN: QBO rejected a freshly refreshed access token ({said}); reconnect the app"
 
 
 class QBOThrottled(QBOError):
@@ -190,6 +268,24 @@ class OAuthError(ApiError):
     def transient(self) -> bool:
         return not self.needs_reauth and (self.status == 0 or self.status == 429 or self.status >= 500)
 
+    @property
+    def permanent_cause(self) -> str | None:
+        if self.transient:
+            return None
+        said = f"OAuth {self.error}" + (f": {self.description}" if self.description else "")
+        if self.error in {"invalid_client", "unauthorized_client"}:
+            return (
+                f"QBO_CLIENT_ID / QBO_CLIENT_SECRET: the token endpoint rejected the app credentials ({said})"
+            )
+        if self.error == "invalid_grant":
+            return (
+                f"QBO_REFRESH_TOKEN: the refresh token was rejected ({said}); reconnect the app "
+                "and set the new QBO_REFRESH_TOKEN (it replaces the stored one)"
+            )
+        if self.error == "no_tokens":
+            return f"QBO_REFRESH_TOKEN: not set, and no token is stored for this realm ({said})"
+        return f"QBO_TOKEN_URL: the token endpoint answered {said}"
+
 
 # --------------------------------------------------------------------------- Rev.io
 
@@ -217,7 +313,24 @@ class RevioThrottled(RevioError):
 
 
 class RevioAuthError(RevioError):
-    """401 / 403: bad credentials, a missing subscription key, or no permission."""
+    """401 / 403: bad credentials, a missing subscription key, no permission, or the daily quota is spent."""
+
+    @property
+    def permanent_cause(self) -> str | None:
+        text = self.message[:200]
+        low = text.lower()
+        if "subscription key" in low:
+            return (
+                f"REVIO_SUBSCRIPTION_KEY: Rev.io's gateway refused the APIM key (HTTP {self.status}: {text})"
+            )
+        if "quota" in low:
+            return f"Rev.io: the daily API quota is used up (HTTP {self.status}: {text})"
+        if self.status == 403:
+            return f"REVIO_USERNAME: the Rev.io user lacks permission (HTTP 403: {text})"
+        return (
+            f"REVIO_USERNAME / REVIO_PASSWORD / REVIO_CLIENT_CODE: Rev.io rejected the credentials "
+            f"(HTTP {self.status}: {text})"
+        )
 
 
 class RevioNotFound(RevioError):
@@ -343,10 +456,10 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _error_class(status: int, code: str) -> type[QBOError]:
-    if status == 401 or code in _AUTH_CODES:
-        return QBOAuthError
     if status == 429 or code == "3001":
         return QBOThrottled
+    if status in (401, 403) or code in _AUTH_CODES:
+        return QBOAuthError
     if status >= 500:
         return QBOServerError
     by_code: dict[str, type[QBOError]] = {

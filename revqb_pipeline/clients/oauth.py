@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from revqb_pipeline.clients.errors import OAuthError
+from revqb_pipeline.clients.errors import OAuthError, config_error_from_transport
 from revqb_pipeline.models.tokens import OAuthTokens, TokenStore
 
 __all__ = ["OAuthClient", "OAuthTokens", "TokenStore"]
@@ -44,6 +44,7 @@ class OAuthClient:
         *,
         refresh_margin_s: float = 300.0,
         timeout: float = 30.0,
+        connect_timeout: float = 5.0,
         max_retries: int = 3,
         backoff_base_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -52,7 +53,7 @@ class OAuthClient:
         self.realm_id = realm_id
         self._auth = httpx.BasicAuth(client_id, client_secret)
         self._store = store
-        self._http = http or httpx.Client(timeout=timeout)
+        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout))
         self._owns_http = http is None
         self._margin = timedelta(seconds=refresh_margin_s)
         self._max_retries = max_retries
@@ -149,6 +150,9 @@ class OAuthClient:
                     self.token_url, data=data, auth=self._auth, headers={"Accept": "application/json"}
                 )
             except httpx.TransportError as exc:
+                config = config_error_from_transport(exc, "QBO_TOKEN_URL", self.token_url)
+                if config is not None:
+                    raise config from None
                 error = OAuthError("transport_error", type(exc).__name__)
             else:
                 if resp.status_code == 200:

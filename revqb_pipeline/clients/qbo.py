@@ -19,6 +19,7 @@ from revqb_pipeline.clients.errors import (
     QBOError,
     QBOThrottled,
     QBOTransportError,
+    config_error_from_transport,
     fault_error,
     parse_qbo_fault,
 )
@@ -149,6 +150,7 @@ class QBOClient:
         minor_version: int = 75,
         limiter: QBORateLimiter | None = None,
         timeout: float = 30.0,
+        connect_timeout: float = 5.0,
         max_retries: int = 5,
         backoff_base_s: float = 0.5,
         throttle_backoff_s: float = 60.0,
@@ -163,7 +165,7 @@ class QBOClient:
         self.max_retries = max_retries
         self.backoff_base_s = backoff_base_s
         self.throttle_backoff_s = throttle_backoff_s
-        self._http = http or httpx.Client(timeout=timeout)
+        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout))
         self._owns_http = http is None
         self._sleep = sleep
         self._prefix = f"/v3/company/{realm_id}"
@@ -219,6 +221,9 @@ class QBOClient:
                 status, body = resp.status_code, resp.content
                 data = jsonutil.loads(body) if 200 <= status < 300 else None
             except (httpx.TransportError, httpx.DecodingError, ValueError) as exc:
+                config = config_error_from_transport(exc, "QBO_BASE_URL", self.base_url)
+                if config is not None:
+                    raise config from None
                 attempt += 1
                 if attempt > self.max_retries:
                     log.error("%s %s: no usable response after %d tries (%s)", method, path, attempt, exc)

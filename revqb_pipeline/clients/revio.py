@@ -21,6 +21,7 @@ from revqb_pipeline.clients.errors import (
     RevioNotFound,
     RevioThrottled,
     RevioTransportError,
+    config_error_from_transport,
     parse_retry_after,
 )
 
@@ -140,6 +141,7 @@ class RevioClient:
         *,
         page_size: int = MAX_PAGE_SIZE,
         timeout: float = 30.0,
+        connect_timeout: float = 5.0,
         max_retries: int = 5,
         backoff_base_s: float = 0.5,
         http: httpx.Client | None = None,
@@ -152,9 +154,10 @@ class RevioClient:
         self.backoff_base_s = backoff_base_s
         self._auth = httpx.BasicAuth(f"{username}@{client_code}", password)
         self._headers = {"Ocp-Apim-Subscription-Key": subscription_key, "Accept": "application/json"}
-        self._http = http or httpx.Client(timeout=timeout)
+        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout))
         self._owns_http = http is None
         self._sleep = sleep
+        self._root = root
 
     def close(self) -> None:
         if self._owns_http:
@@ -195,6 +198,9 @@ class RevioClient:
                     method, url, params=params, content=content, headers=headers, auth=self._auth
                 )
             except httpx.TransportError as exc:
+                config = config_error_from_transport(exc, "REVIO_BASE_URL", self._root)
+                if config is not None:
+                    raise config from None
                 not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 attempt += 1
                 if attempt > self.max_retries or not (idempotent or not_sent):
