@@ -1,41 +1,152 @@
-"""Runtime settings read from environment variables (one place; the Dagster resources mirror them)."""
+"""Runtime settings from environment variables and a ``.env`` file in the working directory (one place;
+the Dagster resources mirror them through ``EnvVar``).
+
+Environment names: ``REVIO_*`` and ``QBO_*`` for the API fields, ``REVQB_<FIELD>`` for the others. A real
+environment variable wins over the same name in ``.env``; empty values count as unset. No default points
+at a production system: unset URLs and credentials are ``""`` and ``revqb check`` reports them.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_DB_URL = "sqlite:///.revqb/revqb.db"
+ENV_FILE = ".env"
+
+#: Production endpoints, for documentation and ``.env.example`` only (never used as defaults).
+PRODUCTION_URLS = {
+    "REVIO_BASE_URL": "https://api.revioapi.com/v1",
+    "QBO_BASE_URL": "https://quickbooks.api.intuit.com",
+    "QBO_TOKEN_URL": "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+}
+
+#: While set, ``RevqbSettings`` reads only this mapping (``from_env(env)``), not os.environ or ``.env``.
+_ONLY_MAPPING: ContextVar[Mapping[str, str] | None] = ContextVar("_ONLY_MAPPING", default=None)
 
 
-class RevqbSettings(BaseModel):
-    """Everything a sync needs to reach Rev.io, QuickBooks Online and the staging database."""
+def env_name(field: str) -> str:
+    """The environment variable of a settings field (``revio_password`` -> ``REVIO_PASSWORD``)."""
+    return field.upper() if field.startswith(("revio_", "qbo_")) else f"REVQB_{field.upper()}"
 
-    db_url: str = DEFAULT_DB_URL
-    mapping_file: str | None = None
-    revio_base_url: str = "https://api.revioapi.com/v1"
-    revio_client_code: str = ""
-    revio_username: str = ""
-    revio_password: str = Field("", repr=False)
-    revio_subscription_key: str = Field("", repr=False)
-    qbo_base_url: str = "https://quickbooks.api.intuit.com"
-    qbo_token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
-    qbo_realm_id: str = ""
-    qbo_client_id: str = ""
-    qbo_client_secret: str = Field("", repr=False)
-    qbo_refresh_token: str = Field("", repr=False)
-    qbo_throttle_backoff_s: float = 60.0
+
+class _MappingSource(PydanticBaseSettingsSource):
+    """Values from an explicit mapping (tests, ``from_env(env)``), by environment name, empty = unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        value = self.env.get(env_name(field_name))
+        return (value or None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(info, name)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class RevqbSettings(BaseSettings):
+    """Everything a sync needs to reach Rev.io, QuickBooks Online and the staging database.
+
+    Secret fields (passwords, keys, tokens, the DB URL's password) never appear in ``repr``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        validate_default=False,
+    )
+
+    db_url: str = Field(DEFAULT_DB_URL, validation_alias="REVQB_DB_URL", repr=False)
+    mapping_file: str | None = Field(None, validation_alias="REVQB_MAPPING_FILE")
+    revio_base_url: str = Field("", validation_alias="REVIO_BASE_URL")
+    revio_client_code: str = Field("", validation_alias="REVIO_CLIENT_CODE")
+    revio_username: str = Field("", validation_alias="REVIO_USERNAME")
+    revio_password: str = Field("", validation_alias="REVIO_PASSWORD", repr=False)
+    revio_subscription_key: str = Field("", validation_alias="REVIO_SUBSCRIPTION_KEY", repr=False)
+    qbo_base_url: str = Field("", validation_alias="QBO_BASE_URL")
+    qbo_token_url: str = Field("", validation_alias="QBO_TOKEN_URL")
+    qbo_realm_id: str = Field("", validation_alias="QBO_REALM_ID")
+    qbo_client_id: str = Field("", validation_alias="QBO_CLIENT_ID")
+    qbo_client_secret: str = Field("", validation_alias="QBO_CLIENT_SECRET", repr=False)
+    qbo_refresh_token: str = Field("", validation_alias="QBO_REFRESH_TOKEN", repr=False)
+    qbo_throttle_backoff_s: float = Field(60.0, validation_alias="QBO_THROTTLE_BACKOFF_S", gt=0)
     #: Fernet key(s) encrypting OAuth tokens at rest (REVQB_TOKEN_KEY); comma-separated, the first encrypts.
-    token_key: str = Field("", repr=False)
+    token_key: str = Field("", validation_alias="REVQB_TOKEN_KEY", repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        only = _ONLY_MAPPING.get()
+        if only is not None:
+            return (init_settings, _MappingSource(settings_cls, only))
+        return (init_settings, env_settings, dotenv_settings)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield from super().__repr_args__()
+        yield "db_url", safe_db_url(self.db_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RevqbSettings:
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        for name in cls.model_fields:
-            key = name.upper() if name.startswith(("revio_", "qbo_")) else f"REVQB_{name.upper()}"
-            if env.get(key):
-                values[name] = env[key]
-        return cls.model_validate(values)
+        """Settings from os.environ and ``.env`` (``env=None``), or from ``env`` alone."""
+        if env is None:
+            return cls()
+        with _only(env):
+            return cls()
+
+
+@contextmanager
+def _only(env: Mapping[str, str]) -> Iterator[None]:
+    token = _ONLY_MAPPING.set(env)
+    try:
+        yield
+    finally:
+        _ONLY_MAPPING.reset(token)
+
+
+def safe_db_url(url: str) -> str:
+    """The database URL with its password masked (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a malformed URL: show only its scheme
+        return url.split(":", 1)[0] + ":..."
+
+
+def load_dotenv_into_environ(path: str | Path = ENV_FILE) -> list[str]:
+    """Copy the names of ``.env`` that the environment lacks into ``os.environ`` (the Dagster resources
+    read ``EnvVar``s from there); return the names set. A real environment variable always wins."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    from dotenv import dotenv_values
+
+    added = []
+    for key, value in dotenv_values(p).items():
+        if value is not None and value != "" and not os.environ.get(key):
+            os.environ[key] = value
+            added.append(key)
+    return added

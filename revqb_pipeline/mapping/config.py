@@ -504,7 +504,16 @@ class MappingConfig(_Cfg):
 
 
 class MappingConfigError(ValueError):
-    """The mapping file cannot be used; the message names the file and every bad key."""
+    """The mapping file cannot be used; the message names the file and every bad key.
+
+    ``issues`` holds one ``(where, message)`` per problem, ``where`` being ``file`` or ``file:line`` (the YAML
+    line of the bad key, when the file was read from disk), so each can be shown on one line.
+    """
+
+    def __init__(self, message: str, issues: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        where, _, text = message.partition(": ")
+        self.issues: list[tuple[str, str]] = issues or [(where, text or message)]
 
 
 _PATH_PREFIX = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
@@ -537,15 +546,62 @@ def _describe(exc: ValidationError) -> list[str]:
     return lines
 
 
-def parse_mapping(data: Any, source: str = "<mapping>") -> MappingConfig:
-    """Validate already-parsed YAML data; raises ``MappingConfigError``."""
+def parse_mapping(data: Any, source: str = "<mapping>", text: str | None = None) -> MappingConfig:
+    """Validate already-parsed YAML data (``text``: the YAML it came from, to name lines); raises
+    ``MappingConfigError``."""
     if not isinstance(data, Mapping):
         raise MappingConfigError(f"{source}: the mapping file must be a YAML mapping of sections")
     try:
         return MappingConfig.model_validate(data)
     except ValidationError as exc:
-        details = "\n  ".join(_describe(exc))
-        raise MappingConfigError(f"{source}: invalid mapping file:\n  {details}") from None
+        problems = [p for line in _describe(exc) for p in line.split("\n  ")]
+        lines = _key_lines(text) if text is not None else {}
+        issues = []
+        for problem in problems:
+            line = _line_of(problem.split(":", 1)[0], lines)
+            issues.append((f"{source}:{line}" if line else source, problem))
+        details = "\n  ".join(f"line {ln.rsplit(':', 1)[1]}: {p}" if ln != source else p for ln, p in issues)
+        raise MappingConfigError(f"{source}: invalid mapping file:\n  {details}", issues) from None
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """``dotted.path[i]`` (case-folded: some sections upper-case their keys) -> 1-based line of that key
+    (or list item) in the YAML text."""
+    out: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                out.setdefault(sub.casefold(), key.start_mark.line + 1)
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                sub = f"{path}[{i}]"
+                out.setdefault(sub.casefold(), item.start_mark.line + 1)
+                walk(item, sub)
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+    if root is not None:
+        walk(root, "")
+    return out
+
+
+def _line_of(path: str, lines: dict[str, int]) -> int | None:
+    """The line of ``path`` or of its nearest ancestor present in the file."""
+    parts = [m.group(0) for m in _PATH_PART.finditer(path)]
+    while parts:
+        key = "".join(p if p.startswith("[") or i == 0 else f".{p}" for i, p in enumerate(parts))
+        if key.casefold() in lines:
+            return lines[key.casefold()]
+        parts.pop()
+    return None
 
 
 def load_mapping(path: str | Path | None = None) -> MappingConfig:
@@ -567,5 +623,8 @@ def load_mapping(path: str | Path | None = None) -> MappingConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise MappingConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-    return parse_mapping(data, source)
+        at = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise MappingConfigError(
+            f"{source}: not valid YAML{where}: {problem}", [(at, f"not valid YAML: {problem}")]
+        ) from None
+    return parse_mapping(data, source, text)
