@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+CONNECT_TIMEOUT_S = 5  # PostgreSQL connect_timeout (SQLite's 30 s busy timeout is a lock wait, not a connect)
 _PG_SCHEMA_LOCK = 727_001  # pg_advisory_xact_lock key serializing create_schema across processes
 
 
@@ -288,6 +289,8 @@ oauth_tokens = sa.Table(
     sa.Column("access_expires_at", UTCDateTime, nullable=False),
     sa.Column("refresh_expires_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    # sha256 fingerprint of the QBO_REFRESH_TOKEN that seeded the row (a new one re-seeds)
+    sa.Column("seed_hash", sa.String(64)),
 )
 
 sync_cursors = sa.Table(
@@ -338,7 +341,11 @@ def make_engine(url: str) -> Engine:
     """
     sa_url = make_url(url)
     if sa_url.get_backend_name() != "sqlite":
-        return sa.create_engine(sa_url, pool_pre_ping=True)
+        # An unreachable server fails in seconds, not after the OS's TCP timeout (minutes).
+        connect_args = (
+            {"connect_timeout": CONNECT_TIMEOUT_S} if sa_url.get_backend_name() == "postgresql" else {}
+        )
+        return sa.create_engine(sa_url, pool_pre_ping=True, connect_args=connect_args)
 
     database = sa_url.database
     if database and database != ":memory:" and not database.startswith("file:"):

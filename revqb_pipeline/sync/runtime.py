@@ -42,7 +42,7 @@ def build_revio(settings: RevqbSettings) -> RevioClient:
 
 def build_qbo(settings: RevqbSettings, engine: Engine) -> QBOClient:
     """A QBO client whose rotated refresh token is persisted in the staging database."""
-    store = SqlTokenStore(engine)
+    store = SqlTokenStore(engine, settings.token_key)
     oauth = OAuthClient(
         settings.qbo_token_url,
         settings.qbo_client_id,
@@ -50,8 +50,8 @@ def build_qbo(settings: RevqbSettings, engine: Engine) -> QBOClient:
         store,
         settings.qbo_realm_id,
     )
-    if store.load(settings.qbo_realm_id) is None and settings.qbo_refresh_token:
-        oauth.bootstrap(settings.qbo_refresh_token)
+    if settings.qbo_refresh_token:  # first use, or a new QBO_REFRESH_TOKEN after reconnecting the app
+        store.seed(settings.qbo_realm_id, settings.qbo_refresh_token)
     return QBOClient(
         settings.qbo_base_url,
         settings.qbo_realm_id,
