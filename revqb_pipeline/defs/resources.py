@@ -111,40 +111,49 @@ def _fingerprint(settings: RevqbSettings, need_revio: bool, need_qbo: bool) -> s
 
 
 def ready(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> None:
-    """Preflight once per process and settings; a problem raises a non-retryable ``dg.Failure``.
+    """Preflight once per process and settings; a problem raises ``dg.Failure`` naming what to fix.
 
-    The staging database is opened here too (schema created on first use): a database that cannot be
-    reached when the process first needs it fails the step at once rather than through retries.
+    Configuration problems (missing or wrong settings, rejected credentials, unknown realm) are not
+    retryable and are remembered for a minute, so every step of the run fails at once the same way. When
+    every problem may pass by itself (a 5xx, a timeout, a host not answering) the Failure is retryable: the
+    step's RetryPolicy tries again and the next attempt re-checks. The staging database is opened here
+    too (schema created on first use), so an unusable database fails the step before any work.
     """
     key = _fingerprint(rt.settings, need_revio, need_qbo)
-    now = time.monotonic()
     with _ready_lock:
         known = _ready.get(key)
-    if known is not None and (known[1] is None or now - known[0] < FAILED_PREFLIGHT_TTL_S):
-        cause = known[1]
+    if known is not None and (known[1] is None or time.monotonic() - known[0] < FAILED_PREFLIGHT_TTL_S):
+        cause, transient = known[1], False
     else:
-        cause = _check(rt, need_revio=need_revio, need_qbo=need_qbo)
-        with _ready_lock:
-            _ready[key] = (time.monotonic(), cause)
+        cause, transient = _check(rt, need_revio=need_revio, need_qbo=need_qbo)
+        if not transient:
+            with _ready_lock:
+                _ready[key] = (time.monotonic(), cause)
     if cause is not None:
-        raise dg.Failure(description=cause, metadata={"preflight": True}, allow_retries=False)
+        raise dg.Failure(
+            description=cause,
+            metadata={"preflight": True, "transient": transient},
+            allow_retries=transient,
+        )
 
 
-def _check(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> str | None:
+def _check(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> tuple[str | None, bool]:
+    """(one-line cause or None, whether it may pass by itself)."""
     try:
         ensure_ready(rt.settings, need_revio=need_revio, need_qbo=need_qbo, need_db=True)
     except PreflightFailed as exc:
-        return "; ".join(str(p) for p in exc.problems) or "preflight failed"
+        return "; ".join(str(p) for p in exc.problems) or "preflight failed", exc.transient
     try:
         rt.engine  # noqa: B018 - connects and creates / migrates the schema once per process
     except sa.exc.SQLAlchemyError as exc:
         url = rt.settings.db_url
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        cause = db_failure_cause(exc, url)
         return (
-            db_failure_cause(exc, url)
-            or f"REVQB_DB_URL: cannot open the staging database ({safe_db_url(url)}): {detail}"
+            cause or f"REVQB_DB_URL: cannot open the staging database ({safe_db_url(url)}): {detail}",
+            False,
         )
-    return None
+    return None, False
 
 
 @dg.definitions

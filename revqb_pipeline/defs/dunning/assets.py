@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from revqb_pipeline.clients.errors import ApiError
+from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.dunning.resources import NotifierResource
 from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
@@ -26,6 +26,7 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, 
         "QBO customer's Notes; one alert per transition."
     ),
 )
+@fail_fast
 def customer_collection_status(
     context: dg.AssetExecutionContext,
     staging: StagingResource,
@@ -34,15 +35,10 @@ def customer_collection_status(
     notifier: NotifierResource,
 ) -> dg.MaterializeResult:
     rt = staging.runtime(revio=revio, qbo=qbo)
-    try:
-        report = sync_collection_status(
-            rt.qbo, rt.ledger, rt.mapping, rt.revio.customers(), notifier.notifier(rt.engine)
-        )
-    except ApiError as exc:
-        if getattr(exc, "transient", False):
-            raise  # the retry policy tries again later
-        # credentials / permissions: retrying cannot help; fail now (the run-failure sensor alerts)
-        raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from None
+    # credentials / permissions: @fail_fast fails the step at once (the run-failure sensor alerts)
+    report = sync_collection_status(
+        rt.qbo, rt.ledger, rt.mapping, rt.revio.customers(), notifier.notifier(rt.engine)
+    )
     metadata: dict[str, Any] = report.metadata()
     if report.transitions:
         rows = "\n".join(f"| {t.customer_id} | {t.kind} | {t.describe()} |" for t in report.transitions[:200])

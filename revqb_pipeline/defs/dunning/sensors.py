@@ -29,15 +29,19 @@ def failure_queue_alerts(
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Alert:
-    """The alert for one failed run: job, partition, first error line, and the run page."""
+    """The alert for one failed run: job, partition, the first failed step's one-line cause, run page."""
     run = context.dagster_run
     partition = run.tags.get("dagster/partition")
     error = ""
     for event in context.get_step_failure_events():
         data = event.step_failure_data
+        described = data.user_failure_data.description if data and data.user_failure_data else None
+        if described:  # a dg.Failure (e.g. a permanent error: its one-line cause, naming what to fix)
+            error = f"step {event.step_key}: {described.strip().splitlines()[0][:500]}"
+            break
         if data and data.error:
             err = data.error
-            while err.cause is not None:  # the user error, not Dagster's wrapper
+            while err.cause is not None:  # the user error, not Dagster's wrapper ("Exceeded max_retries")
                 err = err.cause
             error = f"step {event.step_key}: {err.message.strip().splitlines()[0][:300]}"
             break

@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import month_partitions
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
 from revqb_pipeline.defs.revenue.checks import CHECK_NAME, check_revenue
@@ -76,6 +77,7 @@ def report_metadata(report: WriteReport) -> dict[str, Any]:
         )
     ],
 )
+@fail_fast
 def revenue_summary(context: dg.AssetExecutionContext, staging: StagingResource):
     rt = staging.runtime()
     month = Month.parse(context.partition_key)
@@ -109,6 +111,7 @@ def revenue_summary(context: dg.AssetExecutionContext, staging: StagingResource)
         "of the month): created once, updated in place on re-runs, deleted if the month nets to nothing."
     ),
 )
+@fail_fast
 def revenue_journal(
     context: dg.AssetExecutionContext, staging: StagingResource, qbo: QBOResource
 ) -> dg.MaterializeResult:
