@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.mapping import checks as mapping_checks
@@ -71,6 +72,7 @@ def partition_customers(rt: Runtime, partition_key: str) -> list[dict[str, Any]]
     description="QBO Customer bodies for this partition's Rev.io customers (billed, paying, credited, new).",
     **MAPPING,
 )
+@fail_fast
 def customer_payloads(context: dg.AssetExecutionContext, staging: StagingResource) -> dg.MaterializeResult:
     rt = staging.runtime()
     rows = partition_customers(rt, context.partition_key)
@@ -101,6 +103,7 @@ def customer_payloads(context: dg.AssetExecutionContext, staging: StagingResourc
     ],
     **MAPPING,
 )
+@fail_fast
 def invoice_payloads(context: dg.AssetExecutionContext, staging: StagingResource):
     rt = staging.runtime()
     pk = context.partition_key
@@ -175,6 +178,7 @@ def check_invoice_lines(
     description="QBO customers: linked when they already exist (account, email, name), created otherwise.",
     **LOAD,
 )
+@fail_fast
 def qbo_customers(
     context: dg.AssetExecutionContext, staging: StagingResource, qbo: QBOResource
 ) -> dg.MaterializeResult:
@@ -190,6 +194,7 @@ def qbo_customers(
     description="QBO invoices, one per Rev.io bill; the QBO id is written back to the bill.",
     **LOAD,
 )
+@fail_fast
 def qbo_invoices(
     context: dg.AssetExecutionContext, staging: StagingResource, qbo: QBOResource, revio: RevioResource
 ) -> dg.MaterializeResult:

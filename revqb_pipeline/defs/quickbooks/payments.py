@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.clients.revio import RevioClient
+from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import naive_window
 from revqb_pipeline.defs.quickbooks.assets import LOAD, MAPPING, md_table, report_metadata
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
@@ -87,6 +88,7 @@ def _missing_customers(client: RevioClient, store: StagingStore, records: list[d
     description="Payments created on the partition's day or posted on its bills (+ originals of reversals).",
     **EXTRACT,
 )
+@fail_fast
 def revio_payments(
     context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
 ) -> dict[str, list[dict]]:
@@ -103,6 +105,7 @@ def revio_payments(
     description="Credits created on the partition's day or posted on its bills.",
     **EXTRACT,
 )
+@fail_fast
 def revio_credits(
     context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
 ) -> dict[str, list[dict]]:
@@ -146,6 +149,7 @@ def _stage(
 
 
 @dg.asset(key=["staging", "payments"], ins={"extract": dg.AssetIn(key=["revio", "payments"])}, **STAGE)
+@fail_fast
 def staging_payments(
     context: dg.AssetExecutionContext, staging: StagingResource, extract: dict[str, list[dict]]
 ) -> dg.MaterializeResult:
@@ -163,6 +167,7 @@ def staging_payments(
 
 
 @dg.asset(key=["staging", "credits"], ins={"extract": dg.AssetIn(key=["revio", "credits"])}, **STAGE)
+@fail_fast
 def staging_credits(
     context: dg.AssetExecutionContext, staging: StagingResource, extract: dict[str, list[dict]]
 ) -> dg.MaterializeResult:
@@ -210,6 +215,7 @@ def _decisions(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ],
     **MAPPING,
 )
+@fail_fast
 def payment_payloads(context: dg.AssetExecutionContext, staging: StagingResource):
     rt = staging.runtime()
     pk = context.partition_key
@@ -251,6 +257,7 @@ def payment_payloads(context: dg.AssetExecutionContext, staging: StagingResource
     ],
     **MAPPING,
 )
+@fail_fast
 def credit_memo_payloads(context: dg.AssetExecutionContext, staging: StagingResource):
     rt = staging.runtime()
     pk = context.partition_key
@@ -303,6 +310,7 @@ def _customers_of(rows: list[dict[str, Any]]) -> set[int]:
     description="QBO Payments applied to their invoices; bounced voided, refunds netted, waits re-driven.",
     **LOAD,
 )
+@fail_fast
 def qbo_payments(
     context: dg.AssetExecutionContext, staging: StagingResource, qbo: QBOResource
 ) -> dg.MaterializeResult:
@@ -323,6 +331,7 @@ def qbo_payments(
     description="QBO CreditMemos, applied to their bill's invoice by a zero-total Payment.",
     **LOAD,
 )
+@fail_fast
 def qbo_credit_memos(
     context: dg.AssetExecutionContext, staging: StagingResource, qbo: QBOResource
 ) -> dg.MaterializeResult:

@@ -4,6 +4,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions, naive_window
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.sync.extract import fetch_bills, fetch_children_for_bills, fetch_customers
@@ -19,6 +20,7 @@ COMMON: dict[str, Any] = {
 
 
 @dg.asset(key=["revio", "bills"], description="Rev.io bills created on the partition's bill date.", **COMMON)
+@fail_fast
 def revio_bills(
     context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource
 ) -> list[dict]:
@@ -34,6 +36,7 @@ def revio_bills(
     description="Charges (recurring, usage, one-time, with their taxes) posted on the partition's bills.",
     **COMMON,
 )
+@fail_fast
 def revio_charges(
     context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
 ) -> list[dict]:
@@ -50,6 +53,7 @@ def revio_charges(
     description="Customers billed on the partition's date, plus customers created or updated that day.",
     **COMMON,
 )
+@fail_fast
 def revio_customers(
     context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
 ) -> list[dict]:
@@ -63,6 +67,7 @@ def revio_customers(
 
 
 @dg.asset(key=["revio", "catalog"], description="Rev.io products and product types.", **COMMON)
+@fail_fast
 def revio_catalog(
     context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource
 ) -> dict[str, list[dict]]:

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.mapping import normalize as norm
@@ -22,6 +23,7 @@ def _result(report: StageReport) -> dg.MaterializeResult:
 
 
 @dg.asset(key=["staging", "catalog"], ins={"catalog": dg.AssetIn(key=["revio", "catalog"])}, **COMMON)
+@fail_fast
 def staging_catalog(
     context: dg.AssetExecutionContext, staging: StagingResource, catalog: dict[str, list[dict]]
 ) -> dg.MaterializeResult:
@@ -57,6 +59,7 @@ def staging_catalog(
 
 
 @dg.asset(key=["staging", "customers"], ins={"customers": dg.AssetIn(key=["revio", "customers"])}, **COMMON)
+@fail_fast
 def staging_customers(
     context: dg.AssetExecutionContext, staging: StagingResource, customers: list[dict]
 ) -> dg.MaterializeResult:
@@ -65,6 +68,7 @@ def staging_customers(
 
 
 @dg.asset(key=["staging", "bills"], ins={"bills": dg.AssetIn(key=["revio", "bills"])}, **COMMON)
+@fail_fast
 def staging_bills(
     context: dg.AssetExecutionContext, staging: StagingResource, bills: list[dict]
 ) -> dg.MaterializeResult:
@@ -91,6 +95,7 @@ def staging_bills(
     deps=[dg.AssetKey(["staging", "catalog"])],
     **COMMON,
 )
+@fail_fast
 def staging_charges(
     context: dg.AssetExecutionContext, staging: StagingResource, charges: list[dict]
 ) -> dg.MaterializeResult:
