@@ -7,40 +7,67 @@ from typing import Any
 
 CENT = Decimal("0.01")
 UNIT_PRICE_PLACES = Decimal("0.00001")  # QBO stores UnitPrice to 5 decimals
+MAX_AMOUNT = Decimal(10**12)  # no amount, quantity or rate of a telecom bill comes near this
+MAX_PLACES = 10  # decimal places: rates and quantities have a few, amounts two
 
 
 class MoneyError(ValueError):
-    """A value that cannot be read as an exact amount."""
+    """A value that cannot be read as an exact amount; ``problem`` is the cause without the value
+    (``"is not a number"``, ``"is too large"`` ...), for messages that name the field and value."""
+
+    def __init__(self, message: str, problem: str = "is not a number") -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 def to_decimal(value: Any) -> Decimal:
-    """Read ``value`` (str, int, Decimal, or a JSON float) as a Decimal without binary drift."""
-    if isinstance(value, Decimal):
-        return value
+    """Read ``value`` (str, int, Decimal, or a JSON float) as a Decimal without binary drift.
+
+    Total: anything that is not a finite number below ``MAX_AMOUNT`` with at most ``MAX_PLACES`` decimal
+    places (NaN, Infinity, bool, None, text, lists ...) raises ``MoneyError`` naming the value."""
     if isinstance(value, bool) or value is None:
         raise MoneyError(f"not an amount: {value!r}")
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise MoneyError(f"not an amount: {value!r}") from exc
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, int):
+        d = Decimal(value)
+    elif isinstance(value, float):
+        d = Decimal(repr(value))
+    elif isinstance(value, str) and "_" not in value:
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise MoneyError(f"not an amount: {value!r}") from None
+    else:
+        raise MoneyError(f"not an amount: {value!r:.80}")
+    if not d.is_finite():
+        raise MoneyError(f"not an amount: {value!r}")
+    if d.adjusted() >= MAX_AMOUNT.adjusted() + 1 or abs(d) >= MAX_AMOUNT:
+        raise MoneyError(f"amount {value!r:.40} is too large", "is too large")
+    if d != 0 and d.as_tuple().exponent < -MAX_PLACES and d != d.quantize(Decimal(1).scaleb(-MAX_PLACES)):
+        places = f"has more than {MAX_PLACES} decimal places"
+        raise MoneyError(f"amount {value!r:.40} {places}", places)
+    return d
 
 
 def quantize(value: Any) -> Decimal:
     """Round to whole cents, half up (the rounding QBO and Rev.io use for totals)."""
-    return to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # pragma: no cover - to_decimal bounds the value
+        raise MoneyError(f"not an amount: {value!r}") from None
 
 
 def to_cents(value: Any) -> int:
     """Exact integer cents; raises MoneyError if ``value`` has fractions of a cent."""
     d = to_decimal(value)
-    cents = d * 100
-    if cents != cents.to_integral_value():
-        raise MoneyError(f"amount {value!r} is not a whole number of cents")
-    return int(cents)
+    try:
+        whole = d.quantize(CENT)
+    except InvalidOperation:  # pragma: no cover - to_decimal bounds the value
+        raise MoneyError(f"not an amount: {value!r}") from None
+    if whole != d:  # an exact comparison (``d * 100`` would round past 28 digits)
+        raise MoneyError(f"amount {value!r} is not a whole number of cents", "has a fraction of a cent")
+    return int(whole.scaleb(2))
 
 
 def from_cents(cents: int) -> Decimal:

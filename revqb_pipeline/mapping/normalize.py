@@ -17,6 +17,8 @@ that one record.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,6 +38,7 @@ from revqb_pipeline.models.revio import (
     RevioProduct,
     RevioProductType,
     parse_revio_datetime,
+    parse_revio_id,
 )
 from revqb_pipeline.money import MoneyError, to_cents
 
@@ -60,8 +63,44 @@ def _parse(model: type[M], raw: Any, entity: str, id_key: str) -> M:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] != "value_error":  # pydantic's own message does not show the value
+                msg = f"{err.get('input')!r:.60} is not valid ({msg})"
             problems.append(f"{where}: {msg}" if where else msg)
         raise RecordError(f"{_label(entity, raw, id_key)}: " + "; ".join(problems)) from None
+
+
+def record_key(raw: Any, key: str) -> int | None:
+    """``raw[key]`` read as an id (the models' own rules), or ``None`` when it is missing or malformed.
+
+    For the extract layer, which must group and look up records before they are normalized: a record
+    whose key is unreadable is passed on as is and quarantined (with the reason) when it is staged."""
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return parse_revio_id(raw.get(key)) or None
+    except ValueError:
+        return None
+
+
+def record_token(raw: Any, key: str) -> tuple[int, str]:
+    """A sort/dedup key for a record whose ``key`` may be malformed: ``(0, "<id>")`` for a readable id
+    (zero-padded so ids sort as numbers), ``(1, "<raw value>")`` otherwise."""
+    rid = record_key(raw, key)
+    if rid is not None:
+        return 0, f"{rid:020d}"
+    value = raw.get(key) if isinstance(raw, Mapping) else None
+    return 1, json.dumps(value if value is not None else raw, sort_keys=True, default=str)
+
+
+def record_cents(raw: Any, key: str) -> int | None:
+    """``raw[key]`` as exact cents (missing = 0), or ``None`` when it is not a readable amount."""
+    value = raw.get(key) if isinstance(raw, Mapping) else None
+    if value is None:
+        return 0
+    try:
+        return to_cents(value)
+    except MoneyError:
+        return None
 
 
 def _require(value: int | None, label: str, what: str) -> int:
@@ -107,7 +146,25 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
+def _odd_number(value: Any, path: str) -> str | None:
+    """The path of the first number in ``value`` that canonical JSON cannot hold (NaN, Infinity, an
+    exponent beyond any real amount), for fields the models do not read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, Decimal) and (not value.is_finite() or abs(value.adjusted()) > 40):
+        return path
+    if isinstance(value, Mapping):
+        return next((p for k, v in value.items() if (p := _odd_number(v, f"{path}.{k}".lstrip(".")))), None)
+    if isinstance(value, list):
+        return next(
+            (p for i, v in enumerate(value) if (p := _odd_number(v, f"{path}.{i}".lstrip(".")))), None
+        )
+    return None
+
+
 def _base(raw: Mapping[str, Any], partition_key: str | None) -> dict[str, Any]:
+    if (path := _odd_number(raw, "")) is not None:
+        raise RecordError(f"{path}: a value is not a finite number of sensible size")
     raw_json = canonical_json(raw)
     return {"partition_key": partition_key, "record_hash": sha256_text(raw_json), "raw_json": raw_json}
 
@@ -287,19 +344,29 @@ def normalize_charge(
     if ch.quantity is None:
         raise RecordError(f"{label} has no quantity")
     _nonnegative_quantity(ch.quantity, label)
+    pid = ch.product_id
+    product = products.get(pid) if products is not None and pid is not None else None
+    name = (product or {}).get("description") or _text(ch.description) or ""
+    if products is not None and pid is not None and product is None:
+        raise MappingMissing(
+            "product",
+            pid,
+            f"{label} uses product {pid} {name!r}, which is not among the Rev.io products (unknown product)",
+        )
     ptid = ch.product_type_id
-    if ptid is None and ch.product_id is not None and products and ch.product_id in products:
-        ptid = products[ch.product_id].get("product_type_id")
+    if ptid is None and product is not None:
+        ptid = product.get("product_type_id")
+    what = f"product {pid} {name!r}" if pid is not None else "no product"
     if ptid is None:
         raise RecordError(
-            f"{label} has no product type, so it cannot be classified (recurring/usage/one-time)"
+            f"{label} ({what}) has no product type, so it cannot be classified (recurring/usage/one-time)"
         )
     ptype = product_types.get(ptid)
     if ptype is None:
         raise MappingMissing(
             "product_type",
             ptid,
-            f"{label} uses product type {ptid}, which was not found among Rev.io product types",
+            f"{label} ({what}) uses product type {ptid}, which was not found among Rev.io product types",
         )
     return {
         "charge_id": ch.charge_id,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from revqb_pipeline.money import MoneyError, to_decimal
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_ID = 2**63 - 1  # ids and counts: what a BIGINT column holds
 
 
 def parse_revio_datetime(value: Any) -> datetime | None:
@@ -43,33 +44,38 @@ def _money(value: Any) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        d = to_decimal(value)
-    except MoneyError:
-        raise ValueError(f"{value!r} is not a number") from None
-    if not d.is_finite():
-        raise ValueError(f"{value!r} is not a number")
-    return d
+        return to_decimal(value)
+    except MoneyError as exc:
+        raise ValueError(f"{value!r:.60} {exc.problem}") from None
 
 
-def _int_id(value: Any) -> int | None:
+def parse_revio_id(value: Any) -> int | None:
+    """A Rev.io id or count: a whole, non-negative number fitting a BIGINT; ``None``/``""`` -> ``None``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a whole number")
     if isinstance(value, int):
-        return value
-    try:
-        d = to_decimal(value)
-    except MoneyError:
-        raise ValueError(f"{value!r} is not a whole number") from None
-    if not d.is_finite() or d != d.to_integral_value():
-        raise ValueError(f"{value!r} is not a whole number")
+        d = Decimal(value)
+    else:
+        try:
+            d = to_decimal(value)
+        except MoneyError:
+            raise ValueError(f"{value!r:.60} is not a whole number") from None
+    if d != d.to_integral_value():
+        raise ValueError(f"{value!r:.60} is not a whole number")
+    if d < 0:
+        raise ValueError(f"{value!r:.60} is negative")
+    if d > MAX_ID:
+        raise ValueError(f"{value!r:.60} is too large")
     return int(d)
 
 
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, dict | list):
+        raise ValueError(f"{value!r:.60} is not text")
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value.is_integer():
@@ -88,8 +94,12 @@ def _boolish(value: Any) -> bool | None:
             return True
         if low in ("false", "0", "no", "n"):
             return False
-        raise ValueError(f"{value!r} is not true/false")
-    return value
+        raise ValueError(f"{value!r:.60} is not true/false")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{value!r:.60} is not true/false")
 
 
 def _fields_list(value: Any) -> Any:
@@ -101,7 +111,7 @@ def _fields_list(value: Any) -> Any:
 
 
 Money = Annotated[Decimal | None, BeforeValidator(_money)]
-Id = Annotated[int | None, BeforeValidator(_int_id)]
+Id = Annotated[int | None, BeforeValidator(parse_revio_id)]
 DateTime = Annotated[datetime | None, BeforeValidator(parse_revio_datetime)]
 Text = Annotated[str | None, BeforeValidator(_text)]
 Flag = Annotated[bool | None, BeforeValidator(_boolish)]

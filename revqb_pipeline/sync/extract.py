@@ -3,6 +3,11 @@
 Rev.io only offers ``created_date`` windows on transactions, and a charge, credit or payment gets its
 ``bill_id`` after it was created, so child records are read over a look-back window and checked against
 the bill totals; any bill whose children do not add up is re-read by ``bill_id``.
+
+Every read here is total: ids and amounts are read with the models' own rules
+(``mapping.normalize.record_key`` / ``record_cents``), and a record whose id, bill id or amount is
+malformed is passed on unchanged, so that staging quarantines it with the reason. Nothing here raises on
+malformed Rev.io data.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from revqb_pipeline.clients.revio import RevioClient
-from revqb_pipeline.money import to_cents
+from revqb_pipeline.mapping.normalize import record_cents, record_key, record_token
 
 DEFAULT_LOOKBACK_DAYS = 62
 
@@ -26,10 +31,6 @@ def window_end_inclusive(end: datetime) -> datetime:
 def fetch_bills(revio: RevioClient, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Bills created in ``[start, end)``."""
     return list(revio.bills(created_start=start, created_end=window_end_inclusive(end)))
-
-
-def _cents(value: Any) -> int:
-    return to_cents(value) if value is not None else 0
 
 
 def fetch_children_for_bills(
@@ -45,26 +46,35 @@ def fetch_children_for_bills(
     """Charges / credits / payments belonging to ``bills``.
 
     Reads ``created_date`` in ``[start - lookback, end]`` once, then re-reads by ``bill_id`` every bill
-    whose children do not sum to the bill's ``total_field`` (or, with ``total_field=None``, none).
+    whose children do not sum to the bill's ``total_field`` (or, with ``total_field=None``, none), or
+    whose total or a child's amount is unreadable. Records created in ``[start, end)`` whose ``bill_id``
+    is present but unreadable are returned too (staging quarantines them, naming the value).
     """
     if not bills:
         return []
-    bill_ids = {int(b["bill_id"]) for b in bills}
+    bill_ids = {bid for b in bills if (bid := record_key(b, "bill_id"))}
     fetch = getattr(revio, resource)
     window = fetch(created_start=start - timedelta(days=lookback_days), created_end=window_end_inclusive(end))
-    by_bill: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    by_bill: dict[int, dict[tuple[int, str], dict[str, Any]]] = defaultdict(dict)
     pk = {"charges": "charge_id", "credits": "credit_memo_id", "payments": "payment_id"}[resource]
+    day = (start.isoformat()[:19], end.isoformat()[:19])
+    unreadable: dict[tuple[int, str], dict[str, Any]] = {}
     for rec in window:
-        bid = rec.get("bill_id")
-        if bid and int(bid) in bill_ids:
-            by_bill[int(bid)][int(rec[pk])] = rec
+        bid = record_key(rec, "bill_id")
+        if bid in bill_ids:
+            by_bill[bid][record_token(rec, pk)] = rec
+        elif bid is None and rec.get("bill_id") not in (None, "", 0, "0"):
+            if day[0] <= str(rec.get("created_date") or "")[:19] < day[1]:
+                unreadable[record_token(rec, pk)] = rec
     if total_field is not None:
-        for bill in bills:
-            bid = int(bill["bill_id"])
-            have = sum(_cents(r.get("amount")) for r in by_bill[bid].values())
-            if have != _cents(bill.get(total_field)):
-                by_bill[bid] = {int(r[pk]): r for r in fetch(bill_id=bid)}
-    return [rec for bid in sorted(by_bill) for _, rec in sorted(by_bill[bid].items())]
+        for bid in sorted(bill_ids):
+            bill = next(b for b in bills if record_key(b, "bill_id") == bid)
+            amounts = [record_cents(r, "amount") for r in by_bill[bid].values()]
+            total = record_cents(bill, total_field)
+            if total is None or None in amounts or sum(a or 0 for a in amounts) != total:
+                by_bill[bid] = {record_token(r, pk): r for r in fetch(bill_id=bid)}
+    out = [rec for bid in sorted(by_bill) for _, rec in sorted(by_bill[bid].items())]
+    return out + [rec for _, rec in sorted(unreadable.items())]
 
 
 def fetch_customers(
@@ -75,9 +85,9 @@ def fetch_customers(
 ) -> list[dict[str, Any]]:
     """Customers referenced by ``customer_ids`` plus those updated in the window (one paged read)."""
     wanted = {int(c) for c in customer_ids}
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[tuple[int, str], dict[str, Any]] = {}
     for rec in revio.customers():
-        cid = int(rec["customer_id"])
+        cid = record_key(rec, "customer_id")
         updated = str(rec.get("updated_date") or "")
         in_window = (
             updated_start is not None
@@ -85,5 +95,5 @@ def fetch_customers(
             and updated_start.isoformat()[:19] <= updated[:19] < updated_end.isoformat()[:19]
         )
         if cid in wanted or in_window:
-            out[cid] = rec
+            out[record_token(rec, "customer_id")] = rec
     return [out[k] for k in sorted(out)]

@@ -6,9 +6,11 @@ stays pure and checkable; ``sync/refs.py`` swaps in QBO ids just before the writ
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from revqb_pipeline.clients.errors import QBOError
@@ -16,8 +18,10 @@ from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.mapping.invoices import invoice_payload, invoice_update_payload
+from revqb_pipeline.mapping.normalize import record_key
 from revqb_pipeline.mapping.refs import CUSTOMER_PREFIX, ITEM_PREFIX
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.reference import RefIds
 from revqb_pipeline.sync.refs import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
@@ -25,10 +29,37 @@ from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest
 log = logging.getLogger("revqb.sync")
 
 SOURCE_TYPE = "bill"
+CHARGES_RESOURCE = "Charges"  # the staging quarantine's resource name for charges
 
 
 def symbolic_item_refs(cfg: MappingConfig) -> dict[str, str]:
     return {name: f"{ITEM_PREFIX}{name}" for name in cfg.items}
+
+
+def held_charges(store: StagingStore, bill_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+    """bill id -> ``(charge id, reason)`` of each quarantined charge of that bill (read from the
+    quarantined raw record, so a charge quarantined for a malformed amount still names its bill)."""
+    wanted = set(bill_ids)
+    out: dict[int, list[tuple[str, str]]] = {}
+    for q in store.quarantined(CHARGES_RESOURCE) if wanted else []:
+        try:
+            raw = json.loads(q.get("raw_json") or "null")
+        except ValueError:
+            continue
+        bid = record_key(raw, "bill_id")
+        if bid in wanted:
+            out.setdefault(bid, []).append((str(q["record_id"]), str(q["reason"])))
+    return out
+
+
+def held_reason(bill_id: Any, held: list[tuple[str, str]]) -> str:
+    """``bill 45: charge 123 is quarantined (amount: 'abc' is not a number)`` (the charge's own cause)."""
+    parts = []
+    for cid, reason in sorted(held):
+        cause = reason.removeprefix(f"Rev.io {CHARGES_RESOURCE} {cid}: ")
+        cause = re.sub(rf"^charge {re.escape(cid)}:? ", "", cause)
+        parts.append(f"charge {cid} is quarantined ({cause})")
+    return f"bill {bill_id}: " + "; ".join(parts)
 
 
 def build_invoice_payloads(
@@ -37,14 +68,21 @@ def build_invoice_payloads(
     cfg: MappingConfig,
     product_types: dict[int, dict[str, Any]] | None = None,
     products: dict[int, dict[str, Any]] | None = None,
+    held: Mapping[int, list[tuple[str, str]]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Payload rows (for ``qbo_payloads``) and the bills that could not be mapped (bill_id -> reason)."""
+    """Payload rows (for ``qbo_payloads``) and the bills that could not be mapped (bill_id -> reason).
+
+    A bill with a quarantined charge (``held``, see ``held_charges``) is not mapped: its reason names
+    the charge and the charge's cause (not the consequence, a total that does not tie)."""
     rows: list[dict[str, Any]] = []
     bad: dict[str, str] = {}
     items = symbolic_item_refs(cfg)
     for bill in bills:
         sid = str(bill["bill_id"])
         if bill.get("is_reversed"):
+            continue
+        if held and held.get(int(bill["bill_id"])):
+            bad[sid] = held_reason(sid, held[int(bill["bill_id"])])
             continue
         try:
             payload = invoice_payload(

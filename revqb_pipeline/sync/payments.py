@@ -62,6 +62,13 @@ class WorkingSet:
     payments: dict[int, dict[str, Any]] = field(default_factory=dict)
     credits: dict[int, dict[str, Any]] = field(default_factory=dict)
     bills: dict[int, dict[str, Any]] = field(default_factory=dict)
+    held_bills: dict[int, str] = field(default_factory=dict)  # bill id -> why it is not staged
+
+    def bill_wait_reason(self, bill_id: Any) -> str:
+        """Why a record on ``bill_id`` waits for that bill's invoice, naming the bill (and its cause)."""
+        why = self.held_bills.get(int(bill_id))
+        state = f"the bill is quarantined: {why}" if why else "the bill is not staged yet"
+        return f"waiting for the invoice of Rev.io bill {bill_id} ({state})"
 
 
 def _ids(rows: Iterable[Any]) -> list[str]:
@@ -102,6 +109,12 @@ def gather(store: StagingStore, ledger: Ledger, partition_key: str) -> WorkingSe
         bill_ids |= more_bills
     if bill_ids:
         ws.bills = {int(b["bill_id"]): b for b in store.rows_in("stg_bills", "bill_id", sorted(bill_ids))}
+        unstaged = sorted(bill_ids - set(ws.bills))
+        ws.held_bills = {
+            int(sid): row.last_error or "quarantined"
+            for sid, row in (ledger.get_many("bill", unstaged) if unstaged else {}).items()
+            if row.status == LedgerStatus.QUARANTINED
+        }
     ws.payments = dict(sorted(pays.items()))
     ws.credits = dict(sorted(creds.items()))
     return ws
@@ -158,10 +171,7 @@ def build_documents(ws: WorkingSet, cfg: MappingConfig, partition_key: str) -> D
             else:
                 if bid and int(bid) not in ws.bills:
                     # its bill has not been read yet: applying nothing now would post it unapplied
-                    env.update(
-                        decision="wait",
-                        reason=f"waiting for the invoice of Rev.io bill {bid} (the bill is not staged yet)",
-                    )
+                    env.update(decision="wait", reason=ws.bill_wait_reason(bid))
                     env["body"] = None
                 else:
                     env["reason"] += (
@@ -190,7 +200,7 @@ def build_documents(ws: WorkingSet, cfg: MappingConfig, partition_key: str) -> D
                 if body
                 else f"nothing to apply: bill {bid} is reversed or already covered"
                 if decision == "none"
-                else f"waiting for the invoice of Rev.io bill {bid} (the bill is not staged yet)"
+                else ws.bill_wait_reason(bid)
             ),
             "customer_id": c["customer_id"],
             "bill_id": bid,

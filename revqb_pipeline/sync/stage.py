@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from revqb_pipeline.mapping.errors import RecordError
-from revqb_pipeline.mapping.normalize import normalize_customer
+from revqb_pipeline.mapping.normalize import normalize_customer, record_key
 from revqb_pipeline.staging.ledger import Ledger
 from revqb_pipeline.staging.store import StagingStore
+
+MAX_REASON = 2000
 
 
 @dataclass
@@ -32,13 +34,18 @@ class StageReport:
         }
 
 
-def record_id_of(raw: dict[str, Any], pk: str) -> str:
-    """The record's id, or a stable stand-in for a record that lacks one."""
-    value = raw.get(pk)
-    if value not in (None, ""):
-        return str(value)
+def record_id_of(raw: Any, pk: str) -> str:
+    """The record's id, or a stable stand-in (at most 64 characters) for one whose id is missing or not
+    a valid id: ``missing-<pk>-<digest>`` / ``invalid-<pk>-<digest>``."""
+    rid = record_key(raw, pk)
+    if rid is not None:
+        return str(rid)
+    value = raw.get(pk) if isinstance(raw, dict) else None
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip().isdigit():
+        return str(value).strip()[:64]  # e.g. "0042" or 0: kept as sent
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"missing-{pk}-{digest}"
+    kind = "missing" if value in (None, "") else "invalid"
+    return f"{kind}-{pk}-{digest}"
 
 
 def stage_records(
@@ -62,7 +69,7 @@ def stage_records(
         try:
             rows.append(normalize(raw))
         except RecordError as exc:
-            reason = f"Rev.io {resource} {rid}: {exc}"
+            reason = f"Rev.io {resource} {rid}: {str(exc)[:MAX_REASON]}"
             store.quarantine(resource, rid, reason, json.dumps(raw, default=str), partition_key)
             ledger.quarantine(source_type, rid, reason=reason, partition_key=partition_key)
             report.quarantined[rid] = reason

@@ -12,7 +12,7 @@ from revqb_pipeline.mapping import checks as mapping_checks
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.customers import customer_requests, sync_customers
-from revqb_pipeline.sync.invoices import build_invoice_payloads, sync_invoices
+from revqb_pipeline.sync.invoices import build_invoice_payloads, held_charges, sync_invoices
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
 from revqb_pipeline.sync.reference import ensure_reference_data
 from revqb_pipeline.sync.runtime import Runtime
@@ -114,7 +114,8 @@ def invoice_payloads(context: dg.AssetExecutionContext, staging: StagingResource
         charges.setdefault(int(ch["bill_id"]), []).append(ch)
     types = {int(r["product_type_id"]): r for r in rt.store.rows("stg_product_types")}
     products = {int(r["product_id"]): r for r in rt.store.rows("stg_products")}
-    rows, bad = build_invoice_payloads(bills, charges, rt.mapping, types, products)
+    held = held_charges(rt.store, bill_ids)
+    rows, bad = build_invoice_payloads(bills, charges, rt.mapping, types, products, held)
     for sid, reason in bad.items():
         rt.ledger.quarantine("bill", sid, reason=reason, qbo_entity="Invoice", partition_key=pk)
     save_payloads(rt.store, rows)

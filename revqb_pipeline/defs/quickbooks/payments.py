@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline.clients.errors import RevioError
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import naive_window
@@ -22,6 +23,7 @@ from revqb_pipeline.defs.staging.assets import COMMON as STAGE
 from revqb_pipeline.defs.staging.assets import _result as stage_result
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.mapping.credits import credit_memo_total_cents
+from revqb_pipeline.mapping.normalize import record_key, record_token
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.credits import sync_credit_applications, sync_credit_memos
 from revqb_pipeline.sync.extract import fetch_children_for_bills, fetch_customers, window_end_inclusive
@@ -56,29 +58,38 @@ def _partition_records(
     pk = {"payments": "payment_id", "credits": "credit_memo_id"}[resource]
     total = "credit_memo_amount" if resource == "credits" else None
     out = {
-        int(r[pk]): r
+        record_token(r, pk): r
         for r in getattr(client, resource)(created_start=start, created_end=window_end_inclusive(end))
     }
     for rec in fetch_children_for_bills(client, resource, bills, start, end, total_field=total):
-        out[int(rec[pk])] = rec
+        out[record_token(rec, pk)] = rec
     if resource == "payments":  # reversal/refund rows need their original (its flags may have changed)
-        for orig in sorted(
-            {int(r["original_payment_id"]) for r in out.values() if r.get("original_payment_id")}
-        ):
-            if orig not in out:
-                out[orig] = client.get("Payments", orig)
+        for orig in sorted({o for r in out.values() if (o := record_key(r, "original_payment_id"))}):
+            if record_token({pk: orig}, pk) not in out and (rec := _get_or_none(client, "Payments", orig)):
+                out[record_token(rec, pk)] = rec
     return [out[k] for k in sorted(out)]
+
+
+def _get_or_none(client: RevioClient, resource: str, rid: int) -> dict | None:
+    """One record by id; ``None`` when Rev.io has no such record (a dangling reference in another
+    record, which staging or the payment plan then reports)."""
+    try:
+        return client.get(resource, rid)
+    except RevioError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def _missing_customers(client: RevioClient, store: StagingStore, records: list[dict]) -> list[dict]:
     """Rev.io customers of ``records`` that are not staged yet (per id when few, else one paged read)."""
-    ids = sorted({int(r["customer_id"]) for r in records if r.get("customer_id")})
+    ids = sorted({c for r in records if (c := record_key(r, "customer_id"))})
     have = (
         {int(c["customer_id"]) for c in store.rows_in("stg_customers", "customer_id", ids)} if ids else set()
     )
     missing = [i for i in ids if i not in have]
     if len(missing) <= PER_ID_CUSTOMER_LIMIT:
-        return [client.get("Customers", i) for i in missing]
+        return [c for i in missing if (c := _get_or_none(client, "Customers", i))]
     return fetch_customers(client, missing)
 
 

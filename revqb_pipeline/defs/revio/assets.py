@@ -7,6 +7,7 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions, naive_window
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
+from revqb_pipeline.mapping.normalize import record_key
 from revqb_pipeline.sync.extract import fetch_bills, fetch_children_for_bills, fetch_customers
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -59,9 +60,7 @@ def revio_customers(
 ) -> list[dict]:
     start, end = naive_window(context)
     client = staging.runtime(revio=revio).revio
-    customers = fetch_customers(
-        client, {int(b["customer_id"]) for b in bills if b.get("customer_id")}, start, end
-    )
+    customers = fetch_customers(client, {c for b in bills if (c := record_key(b, "customer_id"))}, start, end)
     context.add_output_metadata({"records": len(customers)})
     return customers
 

@@ -102,6 +102,7 @@ def staging_charges(
     rt = staging.runtime()
     pk = context.partition_key
     types = {int(r["product_type_id"]): r for r in rt.store.rows("stg_product_types")}
+    products = {int(r["product_id"]): r for r in rt.store.rows("stg_products")}
     return _result(
         stage_records(
             rt.store,
@@ -111,7 +112,9 @@ def staging_charges(
             source_type="charge",
             pk="charge_id",
             raws=charges,
-            normalize=partial(norm.normalize_charge, product_types=types, partition_key=pk),
+            normalize=partial(
+                norm.normalize_charge, product_types=types, partition_key=pk, products=products or None
+            ),
             partition_key=pk,
         )
     )
