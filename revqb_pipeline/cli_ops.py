@@ -42,20 +42,39 @@ def run_status_job(instance: Any) -> bool:
 
 def cmd_dunning(args: argparse.Namespace) -> int:
     """Run the Rev.io account status -> QBO notes sync once (alerts included)."""
-    from revqb_pipeline.cli import local_instance
+    from revqb_pipeline.cli import local_instance, require, settings_or_exit
 
+    require(settings_or_exit())
     with local_instance() as inst:
         return 0 if run_status_job(inst) else 1
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    """Reset failed/quarantined records and re-run their syncs through Dagster; 0 when all of them synced."""
-    from revqb_pipeline.cli import local_instance, run_partitions
+    """Reset failed/quarantined records and re-run their syncs through Dagster.
+
+    Exit 0 when all of them synced, 3 when some are still quarantined/failed, 1 when a run failed,
+    130/143 when stopped by a signal (no further partition starts).
+    """
+    from revqb_pipeline.cli import (
+        EXIT_FAILURE,
+        EXIT_RECORDS,
+        SyncReport,
+        _stopped,
+        graceful_signals,
+        local_instance,
+        require,
+        run_partitions,
+        settings_or_exit,
+    )
     from revqb_pipeline.notify import Notifier
-    from revqb_pipeline.settings import RevqbSettings
     from revqb_pipeline.sync.runtime import Runtime
 
-    rt = Runtime(RevqbSettings.from_env())
+    settings = settings_or_exit()
+    if args.dry_run:
+        require(settings, need_revio=False, need_qbo=False, need_mapping=False, db_must_exist=True)
+    else:
+        require(settings, db_must_exist=True)
+    rt = Runtime(settings)
     if args.dry_run:
         plan = plan_retry(rt.ledger, args.type, args.id)
         _print(format_queue(plan.items))
@@ -66,12 +85,16 @@ def cmd_retry(args: argparse.Namespace) -> int:
         _print("nothing to retry: no failed or quarantined records match")
         return 0
     _print(f"reset {plan.reset} record(s) to pending; re-running {len(plan.partitions)} partition(s)")
+    report = SyncReport()
     ok = True
-    with local_instance() as inst:
+    with graceful_signals() as stop, local_instance() as inst:
         if plan.partitions:
-            ok = run_partitions(plan.partitions, instance=inst)
+            report = run_partitions(plan.partitions, instance=inst)
+            if stop.requested:
+                return _stopped(stop, report)
         if plan.status_sync:
-            ok = run_status_job(inst) and ok
+            ok = run_status_job(inst)
+    ok = ok and bool(report)
     for item in plan.unscheduled:
         _print(f"  {item.source_type} {item.source_id}: no partition recorded; run `revqb sync` for its day")
     wanted = {(i.source_type, i.source_id) for i in plan.items}
@@ -84,8 +107,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if still:
         _print("still not synced:")
         _print(format_queue(still))
-        return 1
+        return EXIT_FAILURE if not ok else EXIT_RECORDS
     _print(
         f"all {len(plan.items)} record(s) synced" if ok else "records synced, but a run failed (see above)"
     )
-    return 0 if ok else 1
+    return 0 if ok else EXIT_FAILURE

@@ -11,6 +11,7 @@ cannot hold it up.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -180,15 +181,18 @@ def check_db(settings: RevqbSettings, *, must_exist: bool = False) -> Check:
                 )
             )
             return check
-        folder = path.parent
-        if not folder.exists():
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+        if not path.exists():
+            # Nothing to connect to yet: the first sync creates it. Only check that it can (no file now).
+            ancestor = path.parent
+            while not ancestor.exists() and ancestor != ancestor.parent:
+                ancestor = ancestor.parent
+            if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
                 check.problems.append(
-                    Problem("REVQB_DB_URL", f"cannot create the folder {folder}: {exc.strerror or exc}")
+                    Problem("REVQB_DB_URL", f"cannot create {path}: {ancestor} is not a writable folder")
                 )
-                return check
+            else:
+                check.ok_detail = f"{shown} (created by the first sync)"
+            return check
     connect_args: dict[str, Any] = {}
     backend = url.get_backend_name()
     if backend == "postgresql":

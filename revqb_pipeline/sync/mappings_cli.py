@@ -22,7 +22,6 @@ import yaml
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.mapping.checks import CompletenessReport, completeness_from_revio
 from revqb_pipeline.mapping.config import MappingConfig, MappingConfigError, load_mapping, parse_mapping
-from revqb_pipeline.settings import RevqbSettings
 
 Row = dict[str, Any]
 
@@ -264,13 +263,17 @@ def _since(args: argparse.Namespace) -> datetime | None:
 
 def cmd_mappings_check(args: argparse.Namespace) -> int:
     """Exit 0 when the mapping covers the Rev.io data, 1 when something is missing, 2 for a bad file."""
-    settings = RevqbSettings.from_env()
+    from revqb_pipeline.preflight import ensure_ready, load_settings
+
+    settings = load_settings()
     path = args.mapping or settings.mapping_file
     try:
         cfg = load_mapping(path)
     except MappingConfigError as exc:
-        print(str(exc), flush=True)
+        for where, message in exc.issues:  # one line each: file:line: key: problem
+            print(f"{where}: {message}", flush=True)
         return 2
+    ensure_ready(settings, need_qbo=False, need_db=False, need_mapping=False)
     from revqb_pipeline.sync.runtime import build_revio
 
     with build_revio(settings) as revio:
@@ -287,7 +290,10 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
 
 def cmd_mappings_init(args: argparse.Namespace) -> int:
     """Write the starter file (stdout without --output); refuses to overwrite without --force."""
-    settings = RevqbSettings.from_env()
+    from revqb_pipeline.preflight import ensure_ready, load_settings
+
+    settings = load_settings()
+    ensure_ready(settings, need_qbo=False, need_db=False, need_mapping=False)
     from revqb_pipeline.sync.runtime import build_revio
 
     with build_revio(settings) as revio:
