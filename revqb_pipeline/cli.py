@@ -121,10 +121,35 @@ def graceful_signals() -> Iterator[StopSignal]:
             signal.signal(sig, handler)
 
 
+def _stop_gate_fn(context: Any, _events: Any) -> Any:
+    """Hook run by Dagster after every step: once a stop was requested, cancel the run here, between
+    steps (the finished step's ledger writes are complete; the next step never starts)."""
+    import dagster as dg
+    from dagster._core.definitions.events import HookExecutionResult
+
+    if STOP.requested:
+        run = context.instance.get_run_by_id(context.run_id)
+        if run is not None:
+            name = signal.Signals(STOP.signum).name if STOP.signum else "signal"
+            context.instance.report_run_canceling(
+                run, message=f"revqb: {name}; stopping after {context.step_key}"
+            )
+        raise dg.DagsterExecutionInterruptedError()
+    return HookExecutionResult(hook_name="revqb_stop_gate", is_skipped=False)
+
+
+def stop_gate() -> Any:
+    """The hook definition of :func:`_stop_gate_fn` (built lazily: importing dagster is slow)."""
+    import dagster as dg
+
+    return dg.HookDefinition(name="revqb_stop_gate", hook_fn=_stop_gate_fn)
+
+
 def _execute(fn: Callable[[], Any]) -> Any:
     """Run one Dagster run. Under :func:`graceful_signals` it runs in a worker thread, where Dagster does
-    not install its own interrupt handlers, so a signal never cuts a step: the main thread waits for the
-    run to finish, then :func:`run_partitions` stops before the next partition."""
+    not install its own interrupt handlers (which would raise inside the running step): a signal only sets
+    :data:`STOP`, the :func:`stop_gate` hook cancels the run after the current step, and
+    :func:`run_partitions` starts no further partition."""
     if not STOP.active:
         return fn()
     box: dict[str, Any] = {}
@@ -226,6 +251,8 @@ def run_partitions(
 
     logging.getLogger("dagster").setLevel(logging.WARNING)
     job = defs().resolve_job_def(job_name)
+    if STOP.active:
+        job = job.with_hooks({stop_gate()})
     report = SyncReport()
     for n, pk in enumerate(partitions, 1):
         if STOP.requested:
@@ -259,6 +286,10 @@ def run_partitions(
                 if severity == "ERROR":
                     report.failed_checks.append(f"{pk} {name}")
                 _print(f"    check FAILED: {name}" + (" (warning)" if severity != "ERROR" else ""))
+        if not result.success and STOP.requested and _canceled(result):
+            report.not_run = list(partitions[n:])
+            _print(f"    stopped after its current step ({signal.Signals(STOP.signum or 15).name})")
+            break
         if not result.success:
             report.failed_runs.append(pk)
             for ev in result.all_events:
@@ -269,6 +300,12 @@ def run_partitions(
                     )
         _print(f"    {'done' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s")
     return report
+
+
+def _canceled(result: Any) -> bool:
+    import dagster as dg
+
+    return result.dagster_run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.CANCELING)
 
 
 def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]:
