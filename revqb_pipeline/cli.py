@@ -340,9 +340,14 @@ def require(settings: RevqbSettings, **kwargs: Any) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Every preflight check, one line each: ``ok``, ``FAIL <SETTING>: <what to fix>`` or ``skip``."""
-    from revqb_pipeline.preflight import run_checks
+    from revqb_pipeline.preflight import PreflightFailed, run_checks
 
-    settings = settings_or_exit()
+    try:
+        settings = settings_or_exit()
+    except PreflightFailed as exc:
+        for problem in exc.problems:
+            _print(f"FAIL  {problem}")
+        return EXIT_CONFIG
     started = time.monotonic()
     checks = run_checks(settings, timeout_s=args.timeout)
     for check in checks:
