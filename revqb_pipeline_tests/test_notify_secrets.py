@@ -1,19 +1,25 @@
 """A full run over both sandboxes (sync job, status job with alerts, a failed run and its alert) leaves no
 secret in the captured logs (DEBUG), stdout/stderr, the Dagster event log or the Dagster instance's files:
-OAuth access/refresh tokens, client secret, Rev.io password, APIM key, webhook URL, SMTP password."""
+OAuth access/refresh tokens, client secret, Rev.io password, APIM key, webhook URL, SMTP password. The
+Dagster UI (GraphQL: resources, run configs, tags, event logs) shows none either, nor the DB password of a
+PostgreSQL URL or the token encryption key; the staging DB holds the OAuth tokens encrypted only."""
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from revqb_pipeline.cli import run_partitions
 from revqb_pipeline.defs.dunning.resources import notifier_from_env
 from revqb_pipeline.defs.dunning.sensors import run_failure_alerts
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.settings import RevqbSettings
+from revqb_pipeline.staging.tokens import SqlTokenStore
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline_tests.test_notify_channels import SMTP_PASSWORD, WEBHOOK_PATH, SlackReceiver, SmtpReceiver
 from revqb_sandbox.servers import sandboxes
@@ -76,12 +82,14 @@ def test_no_secret_in_logs_event_log_or_instance(
                 ]
             oauth = sb.qbo_app.state.sandbox.oauth
             tokens = {*oauth._access, *oauth._refresh}
-            stored = (
-                Runtime(RevqbSettings.from_env())
-                .engine.connect()
-                .exec_driver_sql("select access_token, refresh_token from oauth_tokens")
-            )
-            tokens |= {t for row in stored for t in row if t}
+            settings = RevqbSettings.from_env()
+            rt = Runtime(settings)
+            stored = SqlTokenStore(rt.engine, settings.token_key).load(settings.qbo_realm_id)
+            assert stored is not None
+            tokens |= {stored.access_token, stored.refresh_token}
+            # and the database holds them encrypted only
+            raw = rt.engine.connect().exec_driver_sql("select access_token, refresh_token from oauth_tokens")
+            assert all(v.startswith("fernet:") for row in raw for v in row if v)
             secrets = {
                 "QBO token": tokens,
                 "QBO client secret": {env["QBO_CLIENT_SECRET"]},
@@ -114,6 +122,119 @@ def test_no_secret_in_logs_event_log_or_instance(
         for where, text in sources.items()
         for what, values in secrets.items()
         for value in values
+        if value and value in text
+    ]
+    assert leaks == []
+
+
+# --------------------------------------------------------------------------- the Dagster UI (GraphQL)
+
+DB_PASSWORD = "S3cret-DB-Passw0rd"
+REPOS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+RESOURCES_QUERY = """
+query Resources($sel: RepositorySelector!) {
+  allTopLevelResourceDetailsOrError(repositorySelector: $sel) {
+    __typename
+    ... on ResourceDetailsList {
+      results {
+        name description configuredValues { key value type } configFields { name defaultValueAsJson }
+      }
+    }
+  }
+  utilizedEnvVarsOrError(repositorySelector: $sel) {
+    __typename
+    ... on EnvVarWithConsumersList { results { envVarName } }
+  }
+}
+"""
+RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status runConfigYaml tags { key value } } } } }"
+LOGS_QUERY = """
+query Logs($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection {
+      events {
+        __typename
+        ... on MessageEvent { message }
+        ... on ExecutionStepFailureEvent { error { message stack } failureMetadata { description } }
+      }
+    }
+  }
+}
+"""
+
+
+def test_dagster_ui_graphql_and_event_log_show_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a good run and a run that fails on an unreachable PostgreSQL (URL with a password), the
+    resources, run configs, tags and event logs that the Dagster UI reads over GraphQL hold no secret."""
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    token_key = Fernet.generate_key().decode()
+    pg_url = f"postgresql+psycopg2://revqb:{DB_PASSWORD}@127.0.0.1:1/revqb"  # nothing listens on port 1
+    with sandboxes(seed=6, customers=3, months=1) as sb:
+        env = {
+            **sb.env(),
+            "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}",
+            "REVQB_TOKEN_KEY": token_key,
+            "QBO_THROTTLE_BACKOFF_S": "1",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        (tmp_path / "dagster").mkdir()
+        (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+            assert run_partitions(["2026-01-01"], instance=instance)
+            settings = RevqbSettings.from_env(env)
+            stored = SqlTokenStore(Runtime(settings).engine, token_key).load(settings.qbo_realm_id)
+            assert stored is not None and stored.access_token
+            monkeypatch.setenv("REVQB_DB_URL", pg_url)
+            started = time.monotonic()
+            assert not run_partitions(["2026-01-02"], instance=instance)  # fails at once: DB unreachable
+            db_failure_s = time.monotonic() - started
+            definitions = str(Path(__file__).parents[1] / "revqb_pipeline" / "definitions.py")
+            with define_out_of_process_context(definitions, "defs", instance) as ctx:
+                repo = execute_dagster_graphql(ctx, REPOS_QUERY).data["repositoriesOrError"]["nodes"][0]
+                sel = {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"]}
+                resources = execute_dagster_graphql(ctx, RESOURCES_QUERY, {"sel": sel}).data
+                runs = execute_dagster_graphql(ctx, RUNS_QUERY).data["runsOrError"]["results"]
+                logs = [execute_dagster_graphql(ctx, LOGS_QUERY, {"runId": r["runId"]}).data for r in runs]
+        oauth = sb.qbo_app.state.sandbox.oauth
+        tokens = {*oauth._access, *oauth._refresh, stored.access_token, stored.refresh_token}
+
+    shown = {"resources": json.dumps(resources), "runs": json.dumps(runs), "event logs": json.dumps(logs)}
+    values = {
+        v["key"]: v
+        for r in resources["allTopLevelResourceDetailsOrError"]["results"]
+        for v in r["configuredValues"]
+    }
+    # the UI shows which variable feeds each secret, never its value
+    for key, var in {
+        "password": "REVIO_PASSWORD",
+        "subscription_key": "REVIO_SUBSCRIPTION_KEY",
+        "client_secret": "QBO_CLIENT_SECRET",
+        "refresh_token": "QBO_REFRESH_TOKEN",
+        "db_url": "REVQB_DB_URL",
+        "token_key": "REVQB_TOKEN_KEY",
+    }.items():
+        assert values[key] == {"key": key, "value": var, "type": "ENV_VAR"}, values[key]
+    failed = [r for r in runs if r["status"] == "FAILURE"]
+    assert len(failed) == 1 and "REVQB_DB_URL" in shown["event logs"] and "revqb:***@" in shown["event logs"]
+    assert db_failure_s < 20, db_failure_s
+    secrets = {
+        "DB password": {DB_PASSWORD},
+        "Rev.io password": {env["REVIO_PASSWORD"]},
+        "APIM key": {env["REVIO_SUBSCRIPTION_KEY"]},
+        "QBO client secret": {env["QBO_CLIENT_SECRET"]},
+        "QBO token": tokens,
+        "token key": {token_key},
+    }
+    leaks = [
+        f"{what} in {where}"
+        for where, text in shown.items()
+        for what, found in secrets.items()
+        for value in found
         if value and value in text
     ]
     assert leaks == []
