@@ -363,6 +363,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_CONFIG if bad else EXIT_OK
 
 
+def cmd_tokens_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt the stored QBO tokens with the first key of REVQB_TOKEN_KEY (after prepending a new key)."""
+    from revqb_pipeline.staging.tokens import SqlTokenStore
+    from revqb_pipeline.sync.runtime import engine_for
+
+    settings = settings_or_exit()
+    require(settings, need_revio=False, need_qbo=False, need_db=True, db_must_exist=True)
+    count = SqlTokenStore(engine_for(settings.db_url), settings.token_key).rotate()
+    _print(f"re-encrypted the tokens of {count} realm(s) with the first key of REVQB_TOKEN_KEY")
+    return EXIT_OK
+
+
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
@@ -664,6 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dunning = sub.add_parser("dunning", help="sync Rev.io account status (dunning/collections) to QBO once")
     dunning.set_defaults(func=cmd_dunning)
+
+    tokens = sub.add_parser("tokens", help="the QBO OAuth tokens kept (encrypted) in the staging database")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    rotate = tokens_sub.add_parser("rotate", help="re-encrypt them with the first key of REVQB_TOKEN_KEY")
+    rotate.set_defaults(func=cmd_tokens_rotate)
 
     mappings = sub.add_parser("mappings", help="check the mapping file against Rev.io, or write a starter")
     msub = mappings.add_subparsers(dest="mappings_command", required=True)
