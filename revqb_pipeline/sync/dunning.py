@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from revqb_pipeline.clients.errors import (
     OAuthError,
+    QBOAuthError,
     QBODuplicateRequestId,
     QBOError,
     QBOStaleObject,
@@ -177,7 +178,7 @@ class _Applier:
         request_id = stored[sid].request_id or uuid.uuid4().hex[:20]
         try:
             result, action = self._write(want, qbo_id, request_id)
-        except OAuthError:
+        except (OAuthError, QBOAuthError):
             raise
         except QBOError as exc:
             text = f"{exc.code} {exc.message}: {exc.detail}".strip() if exc.code else str(exc)

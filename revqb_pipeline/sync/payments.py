@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from revqb_pipeline.clients.errors import OAuthError, QBOError, QBOTransportError
+from revqb_pipeline.clients.errors import OAuthError, QBOAuthError, QBOError, QBOTransportError
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient, in_clause
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.mapping import payments as pm
@@ -425,7 +425,7 @@ def void_payments(
         rid = chunk_request_id([f"void:{qid}:{cur.get('SyncToken')}" for _, qid, _, cur in chunk])
         try:
             results = qbo.batch(batch, request_id=rid)
-        except OAuthError:
+        except (OAuthError, QBOAuthError):
             raise
         except QBOError as exc:
             # outcome unknown or refused: the next load re-reads the payments and tries again

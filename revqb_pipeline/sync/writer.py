@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from revqb_pipeline.clients.errors import (
     OAuthError,
+    QBOAuthError,
     QBODuplicateDocNumber,
     QBOError,
     QBOStaleObject,
@@ -361,6 +362,8 @@ class LedgeredWriter:
         report.record(req.source_id, action, note, qbo_id=qid)
 
     def _fail(self, req: WriteRequest, error: QBOError, report: WriteReport) -> None:
+        if isinstance(error, QBOAuthError):  # credentials / realm: fails the run, never one record's fault
+            raise error
         transient = error.transient
         text = f"{error.code} {error.message}: {error.detail}".strip() if error.code else str(error)
         self.ledger.mark_failed(
