@@ -377,16 +377,16 @@ def cmd_tokens_rotate(args: argparse.Namespace) -> int:
 
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
+    end = args.to or date.today()
+    start = args.since or end - timedelta(days=args.days)
+    if not args.partition and start > end:
+        raise UsageError(f"--since {start} is after --to {end}")
     settings = settings_or_exit()
     require(settings)
     with graceful_signals() as stop:
         if args.partition:
             partitions = sorted(set(args.partition))
         else:
-            end = args.to or date.today()
-            start = args.since or end - timedelta(days=args.days)
-            if start > end:
-                raise UsageError(f"--since {start} is after --to {end}")
             partitions = activity_dates(settings, start, end)
         if not partitions:
             _print("no Rev.io bills, payments or credits in that window; nothing to sync")
@@ -769,6 +769,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiError as exc:
         if _debug(args):
             raise
+        cause = getattr(exc, "permanent_cause", None)
+        if isinstance(cause, str) and cause:
+            _err(f"{cause} (run `revqb check`)")
+            return EXIT_CONFIG
         permanent = isinstance(exc, RevioAuthError | QBOAuthError) or (
             isinstance(exc, OAuthError) and exc.needs_reauth
         )
