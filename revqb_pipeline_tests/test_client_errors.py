@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from revqb_pipeline.clients.errors import (
+    ClientConfigError,
     OAuthError,
     QBOAuthError,
     QBODuplicateDocNumber,
@@ -19,9 +21,18 @@ from revqb_pipeline.clients.errors import (
     QBOThrottled,
     QBOTransportError,
     QBOValidationError,
+    RevioAuthError,
+    RevioError,
+    RevioTransportError,
     fault_error,
     parse_qbo_fault,
 )
+from revqb_pipeline.clients.oauth import OAuthClient
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.clients.revio import RevioClient
+from revqb_pipeline.models.tokens import MemoryTokenStore, OAuthTokens
+
+FAR = datetime(2099, 1, 1, tzinfo=UTC)
 
 
 def _fault(code: str, message: str = "m", detail: str = "d", element: str = "") -> bytes:
@@ -181,3 +192,69 @@ def test_transport_and_oauth_errors() -> None:
     assert OAuthError("invalid_grant", "Incorrect or invalid refresh token", 400).needs_reauth
     assert not OAuthError("invalid_grant").transient
     assert OAuthError("http_503", status=503).transient
+
+
+# --------------------------------------------------------------------------- permanent vs transient
+
+
+def test_permanent_causes_name_the_setting_to_fix() -> None:
+    def cause(exc: Exception) -> str:
+        return getattr(exc, "permanent_cause", None) or ""
+
+    assert cause(OAuthError("invalid_client", "Client authentication failed", 401)).startswith(
+        "QBO_CLIENT_ID / QBO_CLIENT_SECRET:"
+    )
+    assert cause(OAuthError("invalid_grant", "Token has been expired or revoked", 400)).startswith(
+        "QBO_REFRESH_TOKEN:"
+    )
+    assert cause(OAuthError("no_tokens", "no refresh token stored")).startswith("QBO_REFRESH_TOKEN:")
+    assert cause(OAuthError("http_404", "Not Found", 404)).startswith("QBO_TOKEN_URL:")
+    realm = parse_qbo_fault(
+        401, b'{"fault":{"error":[{"message":"x","detail":"Token is not valid for realm 1"}]}}'
+    )
+    assert isinstance(realm, QBOAuthError) and cause(realm).startswith("QBO_REALM_ID:")
+    assert cause(parse_qbo_fault(403, _fault("", "Forbidden"))).startswith("QBO_REALM_ID / QBO_CLIENT_ID:")
+    assert cause(parse_qbo_fault(401, _fault("120", "AuthorizationFailure"))).startswith("QBO_REFRESH_TOKEN:")
+    assert cause(RevioAuthError(401, "Access denied due to missing subscription key.")).startswith(
+        "REVIO_SUBSCRIPTION_KEY:"
+    )
+    assert "REVIO_PASSWORD" in cause(RevioAuthError(401, "Authorization has been denied for this request."))
+    # transient and record-level errors have no run-level cause
+    for exc in (
+        OAuthError("http_503", status=503),
+        OAuthError("transport_error", "ConnectError"),
+        QBOServerError(status=500),
+        parse_qbo_fault(429, _fault("3001")),
+        parse_qbo_fault(400, _fault("6240", "Duplicate Name Exists Error")),
+        RevioError(503, "unavailable"),
+        RevioError(0, "no response"),
+    ):
+        assert cause(exc) == "", exc
+
+
+def test_unusable_urls_fail_at_once_without_retries() -> None:
+    sleeps: list[float] = []
+    store = MemoryTokenStore({"r": OAuthTokens(access_token="a", refresh_token="r", access_expires_at=FAR)})
+    oauth = OAuthClient("", "id", "secret", store, "r", sleep=sleeps.append)
+    qbo = QBOClient("", "r", oauth, sleep=sleeps.append)
+    with pytest.raises(ClientConfigError, match=r"^QBO_BASE_URL: "):
+        qbo.company_info()
+    with pytest.raises(ClientConfigError, match=r"^QBO_TOKEN_URL: "):
+        oauth.refresh()
+    revio = RevioClient("http://no-such-host.invalid", "c", "u", "p", "k", sleep=sleeps.append)
+    with pytest.raises(
+        ClientConfigError, match=r"^REVIO_BASE_URL: host 'no-such-host\.invalid' does not resolve"
+    ):
+        revio.get_json("/Customers")
+    assert sleeps == []
+    assert ClientConfigError("X", "y").permanent_cause == "X: y" and not ClientConfigError("X", "y").transient
+
+
+def test_connection_refused_is_transient_and_retried_with_a_short_connect_timeout() -> None:
+    sleeps: list[float] = []
+    revio = RevioClient("http://127.0.0.1:1", "c", "u", "p", "k", max_retries=2, sleep=sleeps.append)
+    assert revio._http.timeout.connect == 5.0
+    with pytest.raises(RevioTransportError) as info:
+        revio.get_json("/Customers")
+    assert info.value.transient and info.value.permanent_cause is None
+    assert len(sleeps) == 2
