@@ -786,6 +786,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if _debug(args):
             raise
+        from revqb_pipeline.staging.tokens import TokenStoreError
+
+        if isinstance(exc, TokenStoreError):  # messages name REVQB_TOKEN_KEY / the realm, never a token
+            _err(_one_line(exc))
+            return EXIT_CONFIG
         if isinstance(exc, sa_exc.OperationalError | sa_exc.ArgumentError):
             url = safe_db_url(os.environ.get("REVQB_DB_URL", "") or "the default SQLite file")
             reason = _one_line(getattr(exc, "orig", None) or exc)

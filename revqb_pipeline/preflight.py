@@ -332,19 +332,7 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
                 )
             )
             return check
-        try:
-            qbo.oauth.refresh()
-        except OAuthError as exc:
-            env_token = settings.qbo_refresh_token
-            if exc.error == "invalid_grant" and env_token and env_token != stored.refresh_token:
-                # The stored token is dead but a new one was provided: adopt it (nothing to lose).
-                from revqb_pipeline.models.tokens import OAuthTokens
-
-                store.save(realm, OAuthTokens(refresh_token=env_token))
-                qbo.oauth.invalidate()
-                qbo.oauth.refresh()
-            else:
-                raise
+        qbo.oauth.refresh()  # proves client id/secret + refresh token; the rotated token is saved
         company = qbo.company_info()
     except OAuthError as exc:
         check.problems.append(_oauth_problem(exc, settings))
