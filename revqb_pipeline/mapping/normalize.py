@@ -399,7 +399,7 @@ def normalize_credit(raw: Mapping[str, Any], partition_key: str | None, cfg: Map
     (``MappingConfig.credit_kind_for``)."""
     cr = _parse(RevioCredit, raw, "credit", "credit_memo_id")
     label = _label("credit", raw, "credit_memo_id")
-    _require(cr.credit_memo_id, label, "credit id")
+    _require(cr.credit_memo_id, label, "credit id (credit_memo_id)")
     if not cr.customer_id:
         raise RecordError(f"{label} has no customer")
     amount_c, product_c, tax_c = _split_amounts(cr.amount, cr.product_amount, cr.tax_amount, label)
