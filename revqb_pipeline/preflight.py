@@ -502,8 +502,8 @@ def _run_checks(
                 del results["db"]
         if not need_qbo:
             return
-        if missing & {env_name(n) for n in QBO_REQUIRED}:
-            results["qbo"] = Check("QuickBooks Online", skipped="settings missing")
+        if missing & ({env_name(n) for n in QBO_REQUIRED} | {"REVQB_TOKEN_KEY"}):
+            results["qbo"] = Check("QuickBooks Online", skipped="settings missing or malformed")
         elif not db_ok:
             results["qbo"] = Check(
                 "QuickBooks Online", skipped="needs the staging database (it keeps the rotated token)"

@@ -125,6 +125,8 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
         "REVQB_DB_URL: cannot connect",
     ),
     "bad mapping file": ({"REVQB_MAPPING_FILE": "{mapping}"}, "{mapping}:9: taxes.rules[0].level"),
+    "mapping file not YAML": ({"REVQB_MAPPING_FILE": "{notyaml}"}, "{notyaml}:4: not valid YAML"),
+    "bad token key": ({"REVQB_TOKEN_KEY": "not-a-key"}, "REVQB_TOKEN_KEY: the key is not a Fernet key"),
     "malformed number": ({"QBO_THROTTLE_BACKOFF_S": "soon"}, "QBO_THROTTLE_BACKOFF_S: Input should be"),
 }
 
@@ -137,7 +139,14 @@ def test_misconfiguration_is_one_line_exit_2_within_15s(
     changes, expected = CASES[case]
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(BAD_MAPPING)
-    values = {"closed": str(closed_port()), "blackhole": str(blackhole), "mapping": str(mapping)}
+    notyaml = tmp_path / "notyaml.yaml"
+    notyaml.write_text("version: 1\naccounts:\n  - [unclosed\n")
+    values = {
+        "closed": str(closed_port()),
+        "blackhole": str(blackhole),
+        "mapping": str(mapping),
+        "notyaml": str(notyaml),
+    }
     if "{revoked}" in str(changes):
         values["revoked"] = revoked_token(sb)
     env = sandbox_env(sb, tmp_path)
