@@ -560,9 +560,7 @@ class _Sim:
 
     def dispute(self, prof: _Profile, at: datetime) -> None:
         cid = prof.record["customer_id"]
-        bills = [
-            b for b in self.st.tables["bills"].values() if b["customer_id"] == cid and b["amount_due"] > 5
-        ]
+        bills = [b for b in self.st.owned("bills", cid) if b["amount_due"] > 5]
         if not bills:
             return
         bill = max(bills, key=lambda b: b["bill_id"])
@@ -597,7 +595,7 @@ class _Sim:
         clock = datetime.combine(self.end if bills else self.start, time(0, 0))
         for cid in self.st.tables["customers"]:
             self.st.refresh_finance(cid, clock)
-        return self.st.to_dataset(clock=fmt(clock))
+        return self.st.to_dataset(clock=fmt(clock), copy=False)
 
 
 def generate(

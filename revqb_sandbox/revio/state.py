@@ -33,6 +33,7 @@ Sandbox representations (UNCONFIRMED in Rev.io's docs; chosen here, switchable b
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import copy
 import random
@@ -69,8 +70,11 @@ FIRST_ID: dict[str, int] = {
     "service_products": 40001,
     "bill_profiles": 1,
 }
+OWNED: tuple[str, ...] = ("service_products", "bills", "charges", "credits", "payments")
+"""Tables indexed by ``customer_id`` (see :meth:`RevioState.owned`)."""
 ZERO = Decimal("0.00")
 QTY = Decimal("0.0001")
+_ATOMIC = (str, int, float, bool, Decimal, type(None))
 
 EventSink = Callable[[str, int], None]
 
@@ -144,7 +148,14 @@ class RevioDataset:
 
 
 class RevioState:
-    """The mutable tenant. Not thread-safe by itself: the server serializes calls with a lock."""
+    """The mutable tenant. Not thread-safe by itself: the server serializes calls with a lock.
+
+    Per-customer work (billing, finance refresh) reads an index ``customer_id -> primary keys`` of the
+    :data:`OWNED` tables, kept by :meth:`insert`; so a tenant is built in time linear in its size. Every
+    lookup re-checks ``customer_id`` on the record, so a record whose ``customer_id`` was overwritten raw
+    (``/_admin/records``) drops out of its old customer; it does not join the new one (call
+    :meth:`reindex` after such an edit if billing must see it there).
+    """
 
     def __init__(
         self,
@@ -156,6 +167,7 @@ class RevioState:
     ) -> None:
         self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in PK}
         self.next_id: dict[str, int] = dict(FIRST_ID)
+        self._owned: dict[str, dict[Any, list[int]]] = {name: {} for name in OWNED}
         self.bounce_mode = bounce_mode
         self.refund_mode = refund_mode
         self.bill_reversal_mode = bill_reversal_mode
@@ -167,22 +179,60 @@ class RevioState:
         st = cls(**kwargs)
         for name in PK:
             for rec in getattr(ds, name):
-                st.insert(name, copy.deepcopy(rec))
+                st.insert(name, _clone(rec))
         return st
 
-    def to_dataset(self, clock: str = "") -> RevioDataset:
+    def to_dataset(self, clock: str = "", *, copy: bool = True) -> RevioDataset:
+        """The records ordered by primary key; ``copy=False`` shares them (the state is then discarded)."""
         ds = RevioDataset(clock=clock)
         for name in PK:
-            setattr(ds, name, [copy.deepcopy(r) for _, r in sorted(self.tables[name].items())])
+            rows = [r for _, r in sorted(self.tables[name].items())]
+            setattr(ds, name, [_clone(r) for r in rows] if copy else rows)
         return ds
 
     def insert(self, table: str, rec: dict[str, Any]) -> dict[str, Any]:
         pk = PK[table]
         if rec.get(pk) is None:
             rec[pk] = self.next_id[table]
-        self.tables[table][rec[pk]] = rec
-        self.next_id[table] = max(self.next_id[table], rec[pk] + 1)
+        rid = rec[pk]
+        self.tables[table][rid] = rec
+        self.next_id[table] = max(self.next_id[table], rid + 1)
+        if table in self._owned:
+            self._index(table, rid, rec.get("customer_id"))
         return rec
+
+    def _index(self, table: str, rid: int, customer_id: Any) -> None:
+        try:
+            ids = self._owned[table].setdefault(customer_id, [])
+        except TypeError:  # an unhashable customer_id: found by the full scan in owned()
+            return
+        if not ids or ids[-1] < rid:
+            ids.append(rid)
+        else:
+            at = bisect.bisect_left(ids, rid)
+            if at == len(ids) or ids[at] != rid:
+                ids.insert(at, rid)
+
+    def reindex(self) -> None:
+        """Rebuild the ``customer_id`` index from the records (after raw edits of ``customer_id``)."""
+        self._owned = {name: {} for name in OWNED}
+        for name in OWNED:
+            for rid in sorted(self.tables[name]):
+                self._index(name, rid, self.tables[name][rid].get("customer_id"))
+
+    def owned(self, table: str, customer_id: Any) -> list[dict[str, Any]]:
+        """The records of ``table`` (one of :data:`OWNED`) with this ``customer_id``, by primary key."""
+        rows = self.tables[table]
+        try:
+            ids = self._owned[table].get(customer_id, ())
+        except TypeError:
+            return [r for _, r in sorted(rows.items()) if r.get("customer_id") == customer_id]
+        out = []
+        for rid in ids:
+            r = rows.get(rid)
+            if r is not None and r.get("customer_id") == customer_id:
+                out.append(r)
+        return out
 
     def get(self, table: str, rid: int) -> dict[str, Any]:
         rec = self.tables[table].get(rid)
@@ -208,14 +258,14 @@ class RevioState:
         return None if pt is None else pt["product_type_code"]
 
     def unposted(self, table: str, customer_id: int) -> list[dict[str, Any]]:
-        return [
-            r
-            for _, r in sorted(self.tables[table].items())
-            if r["customer_id"] == customer_id and r.get("bill_id") is None
-        ]
+        return [r for r in self.owned(table, customer_id) if r.get("bill_id") is None]
 
     def children(self, table: str, bill_id: int) -> list[dict[str, Any]]:
-        return [r for _, r in sorted(self.tables[table].items()) if r.get("bill_id") == bill_id]
+        """Records posted on a bill (bills only take records of their own customer)."""
+        bill = self.tables["bills"].get(bill_id)
+        if bill is None:
+            return [r for _, r in sorted(self.tables[table].items()) if r.get("bill_id") == bill_id]
+        return [r for r in self.owned(table, bill.get("customer_id")) if r.get("bill_id") == bill_id]
 
     # ------------------------------------------------------------------ catalog / customers
     def add_service_product(
@@ -487,7 +537,7 @@ class RevioState:
             raise SandboxError("only an original, positive payment can bounce")
         if orig["bounced"] or any(
             p["original_payment_id"] == payment_id and not p["refund_flag"]
-            for p in self.tables["payments"].values()
+            for p in self.owned("payments", orig["customer_id"])
         ):
             raise SandboxError(f"payment {payment_id} already bounced")
         out: list[dict[str, Any]] = []
@@ -523,7 +573,7 @@ class RevioState:
         refunded = sum(
             (
                 abs(p["amount"])
-                for p in self.tables["payments"].values()
+                for p in self.owned("payments", orig["customer_id"])
                 if p["original_payment_id"] == payment_id
             ),
             ZERO,
@@ -596,7 +646,7 @@ class RevioState:
         terms = cust["finance"].get("payment_terms_days") or 30
         invoice = sum((c["amount"] for c in charges), ZERO)
         credit = sum((c["amount"] for c in credits), ZERO)
-        first = not any(b["customer_id"] == customer_id for b in self.tables["bills"].values())
+        first = not self.owned("bills", customer_id)
         bill = self.insert(
             "bills",
             {
@@ -689,11 +739,7 @@ class RevioState:
         """Create the recurring (advance) and usage (arrears) charges; True if this is the final bill."""
         p_end = add_months(cycle, 1) - timedelta(days=1)
         prev_start = add_months(cycle, -1)
-        sps = [
-            sp
-            for _, sp in sorted(self.tables["service_products"].items())
-            if sp["customer_id"] == customer_id
-        ]
+        sps = self.owned("service_products", customer_id)
         if not sps:
             return False
         for sp in sps:
@@ -766,17 +812,10 @@ class RevioState:
         cust = self.get("customers", customer_id)
         fin = cust["finance"]
         bills = sorted(
-            (
-                b
-                for b in self.tables["bills"].values()
-                if b["customer_id"] == customer_id and not b.get("is_reversed")
-            ),
+            (b for b in self.owned("bills", customer_id) if not b.get("is_reversed")),
             key=lambda b: (b["due_date"], b["bill_id"]),
         )
-        paid = sum(
-            (self.net_paid(p) for p in self.tables["payments"].values() if p["customer_id"] == customer_id),
-            ZERO,
-        )
+        paid = sum((self.net_paid(p) for p in self.owned("payments", customer_id)), ZERO)
         unposted = sum((c["amount"] for c in self.unposted("charges", customer_id)), ZERO) - sum(
             (c["amount"] for c in self.unposted("credits", customer_id)), ZERO
         )
@@ -882,6 +921,17 @@ def _count_by(records: Iterable[dict[str, Any]], key: str) -> dict[str, int]:
         k = str(r.get(key))
         out[k] = out.get(k, 0) + 1
     return dict(sorted(out.items()))
+
+
+def _clone(obj: Any) -> Any:
+    """Deep copy of JSON-like data (dicts, lists, immutable scalars); anything else via ``copy.deepcopy``."""
+    if isinstance(obj, dict):
+        return {k: v if isinstance(v, _ATOMIC) else _clone(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [v if isinstance(v, _ATOMIC) else _clone(v) for v in obj]
+    if isinstance(obj, _ATOMIC):
+        return obj
+    return copy.deepcopy(obj)
 
 
 def _dt_text(value: date | datetime | str) -> str:
