@@ -86,6 +86,20 @@ _NOUN = (
     "Consulting",
 )
 _SUFFIX = ("LLC", "Inc.", "Group", "Partners", "Co.", "Associates", "Ltd.", "PLLC", "Corp.")
+_QUALIFIER = (
+    "Solutions",
+    "Services",
+    "Systems",
+    "Holdings",
+    "Networks",
+    "Supply",
+    "Works",
+    "Studio",
+    "Center",
+    "Professionals",
+)
+_BASIC_NAMES = len(_ADJ) * len(_NOUN) * len(_SUFFIX)
+"""Distinct "<adjective> <noun> <suffix>" names; larger tenants also get qualified and branch names."""
 _FIRST = (
     "Maria",
     "James",
@@ -178,8 +192,13 @@ class _Sim:
             )
 
     def names(self) -> list[str]:
+        """``n`` distinct customer names (case-insensitively), shuffled."""
         rng = self.rng
         out = list(SPECIAL_NAMES[: self.n])
+        if self.n - len(out) > _BASIC_NAMES:
+            out += _many_names(rng, self.n - len(out))
+            rng.shuffle(out)
+            return out
         seen = {n.lower() for n in out}
         while len(out) < self.n:
             name = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)} {rng.choice(_SUFFIX)}"
@@ -596,6 +615,23 @@ class _Sim:
         for cid in self.st.tables["customers"]:
             self.st.refresh_finance(cid, clock)
         return self.st.to_dataset(clock=fmt(clock), copy=False)
+
+
+def _many_names(rng: random.Random, count: int) -> list[str]:
+    """``count`` > :data:`_BASIC_NAMES` distinct names: every basic name, then a seeded sample of
+    "<adjective> <noun> <qualifier> <suffix>" names, then " - Branch <k>" copies of those if needed."""
+    qualified = len(_ADJ) * len(_NOUN) * len(_QUALIFIER) * len(_SUFFIX)
+    extra = count - _BASIC_NAMES
+    space = qualified * -(-extra // qualified)
+    out = [f"{a} {n} {s}" for a in _ADJ for n in _NOUN for s in _SUFFIX]
+    for i in sorted(rng.sample(range(space), extra)):
+        branch, j = divmod(i, qualified)
+        j, s = divmod(j, len(_SUFFIX))
+        j, q = divmod(j, len(_QUALIFIER))
+        a, n = divmod(j, len(_NOUN))
+        name = f"{_ADJ[a]} {_NOUN[n]} {_QUALIFIER[q]} {_SUFFIX[s]}"
+        out.append(f"{name} - Branch {branch + 1}" if branch else name)
+    return out
 
 
 def generate(
