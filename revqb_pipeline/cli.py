@@ -145,6 +145,26 @@ def stop_gate() -> Any:
     return dg.HookDefinition(name="revqb_stop_gate", hook_fn=_stop_gate_fn)
 
 
+def _not_the_cancel_trace(record: logging.LogRecord) -> bool:
+    """Drop Dagster's RUN_CANCELED record (a stack trace of the stop gate); revqb prints one line."""
+    return not (STOP.requested and "RUN_CANCELED" in record.getMessage())
+
+
+def quiet_console() -> Any:
+    """Dagster's colored console logger without the cancellation trace (same config, same ``console`` key)."""
+    import dagster as dg
+
+    base = dg.colored_console_logger
+
+    @dg.logger(config_schema=base.config_schema, description=base.description)
+    def console(init_context: Any) -> logging.Logger:
+        log = base.logger_fn(init_context)
+        log.addFilter(_not_the_cancel_trace)
+        return log
+
+    return console
+
+
 def _execute(fn: Callable[[], Any]) -> Any:
     """Run one Dagster run. Under :func:`graceful_signals` it runs in a worker thread, where Dagster does
     not install its own interrupt handlers (which would raise inside the running step): a signal only sets
@@ -252,7 +272,7 @@ def run_partitions(
     logging.getLogger("dagster").setLevel(logging.WARNING)
     job = defs().resolve_job_def(job_name)
     if STOP.active:
-        job = job.with_hooks({stop_gate()})
+        job = job.with_hooks({stop_gate()}).with_logger_defs({"console": quiet_console()})
     report = SyncReport()
     for n, pk in enumerate(partitions, 1):
         if STOP.requested:
