@@ -93,9 +93,7 @@ class StopSignal:
             os._exit(128 + signum)
         self.signum = signum
         if self.in_run:
-            _err(
-                f"revqb: {name} received: stopping after the run in progress (send it again to abort at once)"
-            )
+            _err(f"revqb: {name} received: stopping after the current step (send it again to abort at once)")
         else:
             raise Interrupted(signum)
 
