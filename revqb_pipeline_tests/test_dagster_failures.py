@@ -20,6 +20,7 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.defs._failures import fail_fast, failure_cause
 from revqb_pipeline.defs.dunning.sensors import run_failure_alert
+from revqb_pipeline.mapping.config import MappingConfigError
 from revqb_pipeline.preflight import PreflightFailed, Problem
 from revqb_pipeline.staging.tokens import TokenKeyError
 
@@ -89,6 +90,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         (PreflightFailed([Problem("REVIO_BASE_URL", "not set")]), "REVIO_BASE_URL: not set"),
         (TokenKeyError("REVQB_TOKEN_KEY: the stored QBO tokens do not open"), "REVQB_TOKEN_KEY"),
         (sa.exc.ArgumentError("Could not parse SQLAlchemy URL from string 'nope'"), "REVQB_DB_URL"),
+        (MappingConfigError("m.yaml: bad", [("m.yaml:12", "unknown key 'x'")]), "m.yaml:12: unknown key"),
     ],
 )
 def test_permanent_error_fails_at_once_with_its_cause(exc: Exception, names: str, generator: bool) -> None:

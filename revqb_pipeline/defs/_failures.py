@@ -19,6 +19,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from revqb_pipeline.clients.errors import ApiError
+from revqb_pipeline.mapping.config import MappingConfigError
 from revqb_pipeline.preflight import PreflightFailed
 from revqb_pipeline.settings import safe_db_url
 from revqb_pipeline.staging.tokens import TokenKeyError
@@ -63,6 +64,8 @@ def failure_cause(exc: BaseException) -> str | None:
         return "; ".join(str(p) for p in exc.problems) or "preflight failed"
     if isinstance(exc, TokenKeyError):
         return _first_line(str(exc), 500)
+    if isinstance(exc, MappingConfigError):  # REVQB_MAPPING_FILE: each issue as file:line: message
+        return _first_line("; ".join(f"{where}: {message}" for where, message in exc.issues), 1000)
     if isinstance(exc, ApiError):
         cause = exc.permanent_cause
         if cause:
