@@ -1,9 +1,9 @@
 """Permanent vs transient errors in real Dagster runs of the sync job over both sandboxes.
 
-A wrong QBO client secret, a wrong Rev.io password, an unknown realm or a revoked refresh token fail the
-run at once: no step is retried (no STEP_UP_FOR_RETRY event), the failure message names what to fix, and
-the run ends within seconds. A transient burst of 503s is still retried (client, then RetryPolicy) and the
-day reaches QBO to the cent.
+A wrong QBO client secret, a wrong Rev.io password, an unknown realm, an unreachable QBO or a revoked refresh
+token fail the run at once: no step is retried (no STEP_UP_FOR_RETRY event), the failure message names what
+to fix, and the run ends within seconds. A transient burst of 503s is still retried (client, then
+RetryPolicy) and the day reaches QBO to the cent.
 """
 
 import os
@@ -103,6 +103,17 @@ def test_unknown_realm_fails_the_run_at_once(sqlite_url: str, tmp_path: Path) ->
         os.environ["QBO_REALM_ID"] = "9999999999"
         result, elapsed = _run(p, day)
         _assert_failed_at_once(result, elapsed, "QBO_REALM_ID")
+
+
+def test_unreachable_qbo_fails_the_run_in_seconds(sqlite_url: str, tmp_path: Path) -> None:
+    """Nothing listens on port 1: the preflight checks twice (2 s apart), then fails, naming the URL."""
+    with pipeline(sqlite_url, tmp_path, customers=4, seed=26) as p:
+        day = _first_bill_day(p)
+        os.environ["QBO_BASE_URL"] = "http://127.0.0.1:1"
+        os.environ["QBO_TOKEN_URL"] = "http://127.0.0.1:1/oauth2/v1/tokens/bearer"
+        result, elapsed = _run(p, day)
+        failures = _assert_failed_at_once(result, elapsed, "QBO_TOKEN_URL", "127.0.0.1:1")
+        assert all(step.startswith("quickbooks") for step in failures), failures
 
 
 def test_revoked_refresh_token_mid_process_fails_at_once_naming_it(sqlite_url: str, tmp_path: Path) -> None:

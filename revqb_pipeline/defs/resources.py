@@ -23,6 +23,8 @@ from revqb_pipeline.sync.runtime import Runtime
 
 #: A failed preflight is remembered this long (every step of the run fails the same way, at once).
 FAILED_PREFLIGHT_TTL_S = 60.0
+#: Pause before checking a transient-looking preflight problem (5xx, timeout, refused) a second time.
+PREFLIGHT_RECHECK_S = 2.0
 
 _ready: dict[str, tuple[float, str | None]] = {}  # fingerprint -> (checked at, failure cause or None)
 _ready_lock = threading.Lock()
@@ -111,30 +113,28 @@ def _fingerprint(settings: RevqbSettings, need_revio: bool, need_qbo: bool) -> s
 
 
 def ready(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> None:
-    """Preflight once per process and settings; a problem raises ``dg.Failure`` naming what to fix.
+    """Preflight once per process and settings; a problem raises a non-retryable ``dg.Failure`` naming
+    what to fix, remembered for a minute so every step of the run fails at once the same way.
 
-    Configuration problems (missing or wrong settings, rejected credentials, unknown realm) are not
-    retryable and are remembered for a minute, so every step of the run fails at once the same way. When
-    every problem may pass by itself (a 5xx, a timeout, a host not answering) the Failure is retryable: the
-    step's RetryPolicy tries again and the next attempt re-checks. The staging database is opened here
-    too (schema created on first use), so an unusable database fails the step before any work.
+    A problem that may pass by itself (a 5xx, a 429, a host refusing or not answering) is checked once
+    more after :data:`PREFLIGHT_RECHECK_S`; only if it persists does the step fail (a blip does not cost
+    the run, an unreachable host costs seconds, not the RetryPolicy's minutes). The staging database is
+    opened here too (schema created on first use), so an unusable database fails the step before any work.
     """
     key = _fingerprint(rt.settings, need_revio, need_qbo)
     with _ready_lock:
         known = _ready.get(key)
     if known is not None and (known[1] is None or time.monotonic() - known[0] < FAILED_PREFLIGHT_TTL_S):
-        cause, transient = known[1], False
+        cause = known[1]
     else:
         cause, transient = _check(rt, need_revio=need_revio, need_qbo=need_qbo)
-        if not transient:
-            with _ready_lock:
-                _ready[key] = (time.monotonic(), cause)
+        if cause is not None and transient:
+            time.sleep(PREFLIGHT_RECHECK_S)
+            cause, transient = _check(rt, need_revio=need_revio, need_qbo=need_qbo)
+        with _ready_lock:
+            _ready[key] = (time.monotonic(), cause)
     if cause is not None:
-        raise dg.Failure(
-            description=cause,
-            metadata={"preflight": True, "transient": transient},
-            allow_retries=transient,
-        )
+        raise dg.Failure(description=cause, metadata={"preflight": True}, allow_retries=False)
 
 
 def _check(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> tuple[str | None, bool]:
