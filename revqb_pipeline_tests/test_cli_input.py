@@ -175,3 +175,23 @@ def test_sync_exits_3_with_quarantined_records_and_the_good_ones_reach_qbo(
     fixed = rt.ledger.get("bill", str(bad["bill_id"]))
     assert fixed is not None and fixed.status == LedgerStatus.SYNCED and fixed.qbo_id
     assert to_cents(rt.qbo.read("Invoice", fixed.qbo_id)["TotalAmt"]) == to_cents(bad["invoice_amount"])
+
+
+@pytest.mark.slow
+def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with sandboxes(seed=3, customers=2) as sb:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("REVQB_", "REVIO_", "QBO_"))},
+            **sb.env(),
+        }
+        argv = ["mappings", "init", "--days", "0", "--output", str(blocker / "sub" / "m.yaml")]
+        cli = [sys.executable, "-m", "revqb_pipeline.cli"]
+        opts: dict[str, Any] = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True}
+        plain = subprocess.run([*cli, *argv], **opts)
+        debug = subprocess.run([*cli, "--debug", *argv], **opts)
+    assert plain.returncode == 1
+    assert plain.stderr.strip().startswith("revqb: unexpected error: ")
+    assert len(plain.stderr.strip().splitlines()) == 1 and "--debug shows the traceback" in plain.stderr
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
