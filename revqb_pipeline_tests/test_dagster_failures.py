@@ -2,8 +2,10 @@
 its cause as the failure message and no RETRY event, despite the asset's RetryPolicy; a transient error is
 still retried; the run-failure alert carries the one-line cause."""
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -152,3 +154,30 @@ def test_run_failure_alert_carries_the_cause() -> None:
     assert "QBO_CLIENT_ID / QBO_CLIENT_SECRET" in alert.text and "invalid_client" in alert.text
     assert "Exceeded max_retries" not in alert.text and "\n" not in alert.text
     assert "step loads: QBO_CLIENT_ID" in alert.text, alert.text
+
+
+@pytest.mark.slow
+def test_sync_job_with_no_environment_fails_at_once_listing_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No variable at all: the resources fall back to empty values (no production default), the preflight
+    names every missing variable of the steps that ran, and nothing is retried."""
+    from revqb_pipeline.definitions import defs
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("REVQB_", "REVIO_", "QBO_")):
+            monkeypatch.delenv(name)
+    job = defs().resolve_job_def("revqb_sync_job")
+    started = time.monotonic()
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(partition_key="2026-01-01", instance=instance, raise_on_error=False)
+    elapsed = time.monotonic() - started
+    assert not result.success and _retries(result) == 0
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert {e.step_key for e in failures} >= {"revio__bills", "revio__catalog"}
+    for event in failures:
+        text = event.step_failure_data.user_failure_data.description
+        for var in ("REVIO_BASE_URL", "REVIO_USERNAME", "REVIO_PASSWORD", "REVIO_SUBSCRIPTION_KEY"):
+            assert f"{var}: not set" in text, text
+    assert elapsed < 15, elapsed
