@@ -74,6 +74,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return data.user_failure_data.description or ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("generator", [False, True])
 @pytest.mark.parametrize(
     ("exc", "names"),
@@ -106,6 +107,7 @@ def test_permanent_error_fails_at_once_with_its_cause(exc: Exception, names: str
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_transient_error_is_retried_then_succeeds() -> None:
     server = QBOServerError(status=503, message="Service Unavailable")
     result = _run(lambda attempt: server if attempt < 2 else None)
@@ -114,6 +116,7 @@ def test_transient_error_is_retried_then_succeeds() -> None:
     assert _retries(result) == 2
 
 
+@pytest.mark.slow
 def test_unknown_error_keeps_the_retry_policy() -> None:
     result = _run(lambda attempt: RuntimeError("a bug") if attempt == 0 else None)
     assert result.success and _retries(result) == 1
@@ -134,6 +137,7 @@ def test_classification() -> None:
     assert "quota" in (failure_cause(quota) or "")
 
 
+@pytest.mark.slow
 def test_run_failure_alert_carries_the_cause() -> None:
     @dg.asset(retry_policy=POLICY)
     @fail_fast
