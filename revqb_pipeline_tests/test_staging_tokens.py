@@ -156,3 +156,8 @@ def test_a_new_configured_refresh_token_reseeds_the_store(engine: sa.Engine) -> 
     assert store.seed("realm-1", "RT-reconnected")  # the app was reconnected: the new token wins
     loaded = store.load("realm-1")
     assert loaded is not None and loaded.refresh_token == "RT-reconnected" and not loaded.access_token
+
+
+def test_token_values_are_not_in_repr() -> None:
+    text = f"{_tokens()!r} {_tokens()!s}"
+    assert REFRESH not in text and ACCESS not in text

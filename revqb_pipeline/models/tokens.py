@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class OAuthTokens(BaseModel):
-    """An access token plus the (rotating) refresh token that replaces it."""
+    """An access token plus the (rotating) refresh token that replaces it (neither shown by ``repr``)."""
 
-    access_token: str = ""
-    refresh_token: str
+    access_token: str = Field("", repr=False)
+    refresh_token: str = Field(repr=False)
     access_expires_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     refresh_expires_at: datetime | None = None
 
