@@ -50,7 +50,9 @@ def measure(customers: int, months: int, seed: int) -> dict[str, Any]:
     counts["taxed_charges"] = sum(1 for c in ds.charges if c["tax_amount"] > 0)
     counts["bounced_payments"] = sum(1 for p in ds.payments if p["bounced"] and not p["original_payment_id"])
     counts["refunds"] = sum(1 for p in ds.payments if p["refund_flag"])
-    counts["suspended"] = sum(1 for c in state.tables["customers"].values() if c["suspended"])
+    people = list(state.tables["customers"].values())
+    counts["closed"] = sum(1 for c in people if c["status"] == "CLOSED")
+    counts["in_dunning"] = sum(1 for c in people if c["fields"][1]["value"])
     return {
         "customers": customers,
         "generate_s": t1 - t0,
@@ -66,10 +68,12 @@ def run_child(customers: int, months: int, seed: int, timeout: float) -> dict[st
     cmd = [sys.executable, "-m", "benchmarks.world", "--child", str(customers)]
     cmd += ["--months", str(months), "--seed", str(seed)]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True).stdout
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
-    return json.loads(out.strip().splitlines()[-1])
+    if done.returncode != 0:
+        raise RuntimeError(f"{customers:,} customers: the generation failed\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(results: list[tuple[int, dict[str, Any] | None]], months: int, timeout: float) -> None:
