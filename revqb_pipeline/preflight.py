@@ -71,6 +71,8 @@ class Check:
     ok_detail: str = ""
     problems: list[Problem] = field(default_factory=list)
     skipped: str = ""
+    #: The service answered 429 / 5xx: asking again in a moment may pass (timeouts are not retried).
+    retryable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -241,7 +243,13 @@ def check_mapping(settings: RevqbSettings) -> Check:
 # ----------------------------------------------------------------------------------------- Rev.io
 def check_revio(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
     """One cheap authenticated call (one customer) with no retries."""
-    from revqb_pipeline.clients.errors import RevioAuthError, RevioError, RevioNotFound, RevioTransportError
+    from revqb_pipeline.clients.errors import (
+        ClientConfigError,
+        RevioAuthError,
+        RevioError,
+        RevioNotFound,
+        RevioTransportError,
+    )
     from revqb_pipeline.clients.revio import RevioClient
 
     check = Check("Rev.io")
@@ -291,7 +299,10 @@ def check_revio(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
                 transient=True,
             )
         )
+    except ClientConfigError as exc:
+        check.problems.append(Problem(exc.setting, exc.message))
     except RevioError as exc:
+        check.retryable = exc.transient
         check.problems.append(
             Problem(
                 "REVIO_BASE_URL",
@@ -312,13 +323,23 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
     is persisted in the staging DB as the client always does) and the company (realm) can be read."""
     import httpx
 
-    from revqb_pipeline.clients.errors import OAuthError, QBOAuthError, QBOError, QBOTransportError
+    from revqb_pipeline.clients.errors import (
+        ClientConfigError,
+        OAuthError,
+        QBOAuthError,
+        QBOError,
+        QBOTransportError,
+    )
+    from revqb_pipeline.staging.tokens import TokenStoreError
     from revqb_pipeline.sync.runtime import build_qbo, engine_for
 
     check = Check("QuickBooks Online")
     realm = settings.qbo_realm_id
-    engine = engine_for(settings.db_url)
-    qbo = build_qbo(settings, engine)
+    try:
+        qbo = build_qbo(settings, engine_for(settings.db_url))
+    except TokenStoreError as exc:
+        check.problems.append(_token_problem(exc))
+        return check
     _shorten(qbo, timeout_s)
     try:
         store = qbo.oauth._store
@@ -334,7 +355,12 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
             return check
         qbo.oauth.refresh()  # proves client id/secret + refresh token; the rotated token is saved
         company = qbo.company_info()
+    except TokenStoreError as exc:
+        check.problems.append(_token_problem(exc))
+    except ClientConfigError as exc:
+        check.problems.append(Problem(exc.setting, exc.message))
     except OAuthError as exc:
+        check.retryable = exc.transient and exc.status != 0
         check.problems.append(_oauth_problem(exc, settings))
     except QBOAuthError as exc:
         check.problems.append(
@@ -353,6 +379,7 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
             )
         )
     except QBOError as exc:
+        check.retryable = exc.transient
         where = "QBO_REALM_ID" if exc.status in (400, 403, 404) else "QBO_BASE_URL"
         check.problems.append(
             Problem(where, f"QuickBooks answered for company {realm}: {exc}", transient=exc.transient)
@@ -365,6 +392,26 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
     finally:
         qbo.close()
         qbo.oauth.close()
+    return check
+
+
+def _token_problem(exc: BaseException) -> Problem:
+    """A token store error (its message names REVQB_TOKEN_KEY or the realm, never a token) as one line."""
+    text = " ".join(str(exc).split())
+    if text.startswith("REVQB_TOKEN_KEY: "):
+        return Problem("REVQB_TOKEN_KEY", text.removeprefix("REVQB_TOKEN_KEY: "))
+    return Problem("REVQB_DB_URL", f"the QBO tokens in the staging database cannot be used: {text}")
+
+
+def _retrying(fn: Callable[[], Check], deadline: float, attempts: int = 3) -> Check:
+    """``fn`` again (after 0.5 s, 1 s) while the service answers 429 / 5xx and the deadline allows."""
+    check = fn()
+    for attempt in range(1, attempts):
+        pause = 0.5 * attempt
+        if not check.retryable or time.monotonic() + pause + 6.0 > deadline:
+            break
+        time.sleep(pause)
+        check = fn()
     return check
 
 
@@ -485,7 +532,10 @@ def _run_checks(
             results["revio"] = Check("Rev.io", skipped="settings missing")
             return
         results["revio"] = _run_with_deadline(
-            lambda: check_revio(settings, per_call), "Rev.io", deadline, "REVIO_BASE_URL"
+            lambda: _retrying(lambda: check_revio(settings, per_call), deadline),
+            "Rev.io",
+            deadline,
+            "REVIO_BASE_URL",
         )
 
     def db_qbo_job() -> None:
@@ -510,7 +560,10 @@ def _run_checks(
             )
         else:
             results["qbo"] = _run_with_deadline(
-                lambda: check_qbo(settings, per_call), "QuickBooks Online", deadline, "QBO_BASE_URL"
+                lambda: _retrying(lambda: check_qbo(settings, per_call), deadline),
+                "QuickBooks Online",
+                deadline,
+                "QBO_BASE_URL",
             )
 
     side = threading.Thread(target=revio_job, daemon=True)

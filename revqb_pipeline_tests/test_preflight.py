@@ -141,3 +141,21 @@ def test_qbo_check_keeps_the_rotated_token_and_passes_again(sb: Sandboxes, tmp_p
     assert second is not None and second.refresh_token != first.refresh_token
     raw = (tmp_path / "revqb.db").read_bytes()
     assert second.refresh_token.encode() not in raw  # encrypted at rest by the token store
+
+
+@pytest.mark.slow
+def test_a_503_burst_during_the_check_is_asked_again(sb: Sandboxes, tmp_path: Path) -> None:
+    """A service answering 5xx / 429 for a moment is asked again (0.5 s, 1 s): e.g. the demo under faults."""
+    import httpx
+
+    rule = {"kind": "http_503", "count": 2, "path_regex": "companyinfo", "method": "GET"}
+    httpx.post(f"{sb.qbo_url}/_admin/faults", json=[rule]).raise_for_status()
+    revio_rule = {"kind": "http_503", "count": 1, "path_regex": "Customers", "method": "GET"}
+    httpx.post(f"{sb.revio_url}/_admin/faults", json={"rules": [revio_rule]}).raise_for_status()
+    settings = RevqbSettings.from_env({**sb.env(), "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}"})
+    started = time.monotonic()
+    checks = run_checks(settings)
+    assert all(c.ok for c in checks), checks
+    assert time.monotonic() - started < 15
+    assert httpx.get(f"{sb.qbo_url}/_admin/stats").json()["faults_injected"] == {"http_503": 2}
+    assert httpx.get(f"{sb.revio_url}/_admin/faults").json()["injected"] == {"http_503": 1}
