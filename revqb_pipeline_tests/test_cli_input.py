@@ -195,3 +195,20 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path: Pa
     assert plain.stderr.strip().startswith("revqb: unexpected error: ")
     assert len(plain.stderr.strip().splitlines()) == 1 and "--debug shows the traceback" in plain.stderr
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_sync_report_exit_codes() -> None:
+    from revqb_pipeline.cli import SyncReport
+
+    assert SyncReport(partitions=["2026-01-01"]).exit_code == 0
+    assert SyncReport(quarantined=2).exit_code == 3
+    assert SyncReport(failed_records=1).exit_code == 3
+    check = "2026-01-01 quickbooks/invoice_payloads:invoice_lines_valid"
+    assert SyncReport(failed_checks=[check]).exit_code == 3
+    failed = SyncReport(failed_runs=["2026-01-02"], quarantined=5)
+    assert failed.exit_code == 1 and not failed  # a failed run wins; falsy for `assert run_partitions(...)`
+    assert SyncReport(quarantined=1)  # records parked, but every run succeeded
+    merged = SyncReport(partitions=["a"], quarantined=1)
+    merged.merge(SyncReport(partitions=["b"], failed_runs=["b"]))
+    assert merged.partitions == ["a", "b"] and merged.exit_code == 1
+    assert "1 record(s) quarantined" in SyncReport(quarantined=1).summary()
