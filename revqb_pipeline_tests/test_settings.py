@@ -53,11 +53,13 @@ def test_environment_and_dotenv_alike_and_the_environment_wins(
     assert s.token_key == "abc" and s.qbo_throttle_backoff_s == 7.0 and s.mapping_file is None
     # the CLI copies .env into os.environ for Dagster's EnvVar resources, never over a real variable
     added = load_dotenv_into_environ()
-    assert os.environ["QBO_REALM_ID"] == "env-realm"
-    assert os.environ["REVIO_USERNAME"] == "dotenv-user" and "REVIO_USERNAME" in added
-    assert "REVQB_MAPPING_FILE" not in added
-    for key in added:
-        monkeypatch.delenv(key)
+    try:
+        assert os.environ["QBO_REALM_ID"] == "env-realm"
+        assert os.environ["REVIO_USERNAME"] == "dotenv-user" and "REVIO_USERNAME" in added
+        assert "REVQB_MAPPING_FILE" not in added
+    finally:
+        for key in added:  # not monkeypatch.delenv: it would put the .env value back at teardown
+            os.environ.pop(key, None)
 
 
 def test_no_default_points_at_production(clean_env: Path) -> None:
