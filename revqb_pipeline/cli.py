@@ -367,7 +367,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             _print(f"FAIL  {problem}")
         return EXIT_CONFIG
     started = time.monotonic()
-    checks = run_checks(settings, timeout_s=args.timeout)
+    checks = run_checks(settings, timeout_s=args.timeout, verify_refresh=True)
     for check in checks:
         if check.problems:
             for problem in check.problems:

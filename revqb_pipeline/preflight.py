@@ -318,9 +318,13 @@ def check_revio(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
 
 
 # ----------------------------------------------------------------------------------------- QBO
-def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
-    """The token endpoint accepts the app credentials and refresh token (one refresh; the rotated token
-    is persisted in the staging DB as the client always does) and the company (realm) can be read."""
+def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0, *, verify_refresh: bool = False) -> Check:
+    """The company (realm) can be read with the stored tokens, refreshing only when the access token has
+    expired (the rotated token is persisted in the staging DB as the client always does).
+
+    ``verify_refresh`` (``revqb check``) refreshes in any case, proving the client id / secret and the
+    refresh token now rather than at the next expiry; runs leave it off so that a run or step costs no
+    token rotation while the access token is valid."""
     import httpx
 
     from revqb_pipeline.clients.errors import (
@@ -353,7 +357,8 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
                 )
             )
             return check
-        qbo.oauth.refresh()  # proves client id/secret + refresh token; the rotated token is saved
+        if verify_refresh:
+            qbo.oauth.refresh()  # proves client id/secret + refresh token; the rotated token is saved
         company = qbo.company_info()
     except TokenStoreError as exc:
         check.problems.append(_token_problem(exc))
@@ -388,7 +393,8 @@ def check_qbo(settings: RevqbSettings, timeout_s: float = 5.0) -> Check:
         check.problems.append(Problem("QBO_BASE_URL", f"QuickBooks request failed: {type(exc).__name__}"))
     else:
         name = company.get("CompanyName") or company.get("LegalName") or "?"
-        check.ok_detail = f"company {realm} ({name}) at {settings.qbo_base_url}; token refreshed and stored"
+        token = "token refreshed and stored" if verify_refresh else "token valid"
+        check.ok_detail = f"company {realm} ({name}) at {settings.qbo_base_url}; {token}"
     finally:
         qbo.close()
         qbo.oauth.close()
@@ -488,11 +494,14 @@ def run_checks(
     need_mapping: bool | None = None,
     db_must_exist: bool = False,
     timeout_s: float = 10.0,
+    verify_refresh: bool = False,
 ) -> list[Check]:
     """Every check, in order: settings, database, mapping, Rev.io, QuickBooks Online (Rev.io and the
     database/QBO pair run in parallel; QBO needs the database, where the rotated token is kept)."""
     with _quiet_clients():
-        return _run_checks(settings, need_revio, need_qbo, need_db, need_mapping, db_must_exist, timeout_s)
+        return _run_checks(
+            settings, need_revio, need_qbo, need_db, need_mapping, db_must_exist, timeout_s, verify_refresh
+        )
 
 
 @contextmanager
@@ -515,6 +524,7 @@ def _run_checks(
     need_mapping: bool | None,
     db_must_exist: bool,
     timeout_s: float,
+    verify_refresh: bool = False,
 ) -> list[Check]:
     need_mapping = need_revio if need_mapping is None else need_mapping
     deadline = time.monotonic() + timeout_s + 2.0
@@ -560,7 +570,9 @@ def _run_checks(
             )
         else:
             results["qbo"] = _run_with_deadline(
-                lambda: _retrying(lambda: check_qbo(settings, per_call), deadline),
+                lambda: _retrying(
+                    lambda: check_qbo(settings, per_call, verify_refresh=verify_refresh), deadline
+                ),
                 "QuickBooks Online",
                 deadline,
                 "QBO_BASE_URL",
@@ -593,10 +605,12 @@ def preflight(
     timeout_s: float = 10.0,
     need_mapping: bool | None = None,
     db_must_exist: bool = False,
+    verify_refresh: bool = False,
 ) -> list[Problem]:
     """Every problem found (empty when ready). ``need_mapping`` defaults to ``need_revio``."""
     checks = run_checks(
         settings,
+        verify_refresh=verify_refresh,
         need_revio=need_revio,
         need_qbo=need_qbo,
         need_db=need_db,

@@ -136,7 +136,10 @@ def test_qbo_check_keeps_the_rotated_token_and_passes_again(sb: Sandboxes, tmp_p
     store = build_qbo(settings, engine_for(settings.db_url)).oauth._store
     first = store.load(settings.qbo_realm_id)
     assert first is not None and first.refresh_token != settings.qbo_refresh_token  # rotated, kept
-    ensure_ready(settings)  # the stored token works: nothing was lost
+    ensure_ready(settings)  # a run's check reuses the valid access token: no rotation per run or step
+    again = store.load(settings.qbo_realm_id)
+    assert again is not None and again.refresh_token == first.refresh_token
+    ensure_ready(settings, verify_refresh=True)  # `revqb check` proves the refresh: rotated and kept
     second = store.load(settings.qbo_realm_id)
     assert second is not None and second.refresh_token != first.refresh_token
     raw = (tmp_path / "revqb.db").read_bytes()
