@@ -312,12 +312,19 @@ def run_partitions(
             report.failed_runs.append(pk)
             for ev in result.all_events:
                 if ev.is_step_failure:
-                    err = ev.step_failure_data.error
-                    _print(
-                        f"    step {ev.step_key} failed: {err.message.strip().splitlines()[0] if err else ''}"
-                    )
+                    _print(f"    step {ev.step_key} failed: {_step_failure_line(ev.step_failure_data)}")
         _print(f"    {'done' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s")
     return report
+
+
+def _step_failure_line(data: Any) -> str:
+    """A failed step in one line: a ``dg.Failure``'s own description (the cause to fix), else the error's
+    first line."""
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return str(user.description).strip().splitlines()[0]
+    err = data.error
+    return err.message.strip().splitlines()[0] if err else ""
 
 
 def _canceled(result: Any) -> bool:

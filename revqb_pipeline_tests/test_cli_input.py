@@ -212,3 +212,21 @@ def test_sync_report_exit_codes() -> None:
     merged.merge(SyncReport(partitions=["b"], failed_runs=["b"]))
     assert merged.partitions == ["a", "b"] and merged.exit_code == 1
     assert "1 record(s) quarantined" in SyncReport(quarantined=1).summary()
+
+
+def test_a_permanent_step_failure_prints_its_cause_alone() -> None:
+    """``revqb sync`` shows a ``dg.Failure``'s description (what to fix), not the exception's class path."""
+    import dagster as dg
+
+    from revqb_pipeline.cli import _step_failure_line
+
+    cause = "QBO_CLIENT_ID / QBO_CLIENT_SECRET: QuickBooks rejected the app credentials (invalid_client)"
+
+    @dg.asset
+    def boom() -> None:
+        raise dg.Failure(description=cause, allow_retries=False)
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([boom], instance=instance, raise_on_error=False)
+    failures = [ev for ev in result.all_events if ev.is_step_failure]
+    assert [_step_failure_line(ev.step_failure_data) for ev in failures] == [cause]
