@@ -151,3 +151,37 @@ def test_malformed_amounts_and_unknown_product_quarantine_their_bills_and_the_da
             if e.is_step_materialization
         }
         assert meta["staging/charges"]["quarantined"].value == 3
+
+
+def test_malformed_customer_holds_back_its_bills_named_and_a_fixed_charge_posts_on_the_next_run(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with pipeline(sqlite_url, tmp_path, customers=8, seed=21) as p:
+        bills = day_bills(p, DAY)
+        held_bill, charged, *good = bills
+        cust = held_bill["customer_id"]
+        assert all(b["customer_id"] != cust for b in [charged, *good])
+        charge = next(iter(p.revio().charges(bill_id=int(charged["bill_id"]))))
+        address = p.revio().get("Customers", cust)["billing_address"]
+        p.revio_admin(f"records/customers/{cust}", {"billing_address": [1, 2]})
+        p.revio_admin(f"records/charges/{charge['charge_id']}", {"amount": "abc"})
+
+        result = run_job(p, DAY)
+        assert result.success, [e.step_key for e in result.all_events if e.is_step_failure]
+        status, why = ledger_reason(p, "customer", cust)
+        assert status == LedgerStatus.QUARANTINED and "billing_address" in why and "[1, 2]" in why, why
+        status, why = ledger_reason(p, "bill", held_bill["bill_id"])
+        assert status in PARKED and f"customer {cust}" in why and "billing_address" in why, why
+        assert ledger_reason(p, "bill", charged["bill_id"])[0] == LedgerStatus.QUARANTINED
+        for bill in good:
+            assert qbo_total_cents(p, "Invoice", "bill", bill["bill_id"]) == to_cents(bill["invoice_amount"])
+
+        # fixed in Rev.io: the next run of the day posts both bills, to the cent, and clears the quarantine
+        p.revio_admin(f"records/customers/{cust}", {"billing_address": address})
+        p.revio_admin(f"records/charges/{charge['charge_id']}", {"amount": str(charge["amount"])})
+        assert run_job(p, DAY).success
+        for bill in (held_bill, charged):
+            assert qbo_total_cents(p, "Invoice", "bill", bill["bill_id"]) == to_cents(bill["invoice_amount"])
+        assert not p.runtime().store.quarantined("Charges")
+        invoices = [i for i in p.qbo_all("Invoice", "DocNumber LIKE 'RV-%'")]
+        assert sorted(str(i["DocNumber"]) for i in invoices) == sorted(f"RV-{b['bill_id']}" for b in bills)

@@ -50,7 +50,10 @@ M = TypeVar("M", bound=BaseModel)
 
 def _label(entity: str, raw: Mapping[str, Any], id_key: str) -> str:
     value = raw.get(id_key) if isinstance(raw, Mapping) else None
-    return f"{entity} {value}" if value not in (None, "") else f"{entity} (no id)"
+    if value in (None, ""):
+        return f"{entity} (no id)"
+    plain = isinstance(value, int | str) and str(value).isprintable() and len(str(value)) <= 40
+    return f"{entity} {value}" if plain else f"{entity} {value!r:.40}"
 
 
 def _parse(model: type[M], raw: Any, entity: str, id_key: str) -> M:

@@ -76,6 +76,8 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, dict | list):
         raise ValueError(f"{value!r:.60} is not text")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{value!r:.60} contains a NUL character")
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value.is_integer():

@@ -175,6 +175,17 @@ class StagingStore:
         with write_begin(self.engine) as conn:
             return conn.execute(sa.delete(tbl).where(tbl.c.partition_key == partition_key)).rowcount
 
+    def delete_ids(self, table: str, ids: Iterable[int]) -> int:
+        """Delete rows by primary key (staged copies of records now quarantined); returns how many."""
+        tbl = _table(table)
+        pk = next(iter(tbl.primary_key.columns))
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        deleted = 0
+        with write_begin(self.engine) as conn:
+            for chunk in chunks(wanted, IN_CHUNK):
+                deleted += conn.execute(sa.delete(tbl).where(pk.in_(chunk))).rowcount
+        return deleted
+
     # -- quarantine -----------------------------------------------------------------------------------
 
     def quarantine(

@@ -60,10 +60,12 @@ def stage_records(
     normalize: Callable[[dict[str, Any]], dict[str, Any]],
     partition_key: str | None,
 ) -> StageReport:
-    """Normalize ``raws`` and upsert them into ``table``; quarantine each failing record with its reason."""
+    """Normalize ``raws`` and upsert them into ``table``; quarantine each failing record with its reason
+    (and drop an earlier staged copy of it, so no later step uses data Rev.io no longer holds)."""
     report = StageReport()
     rows: list[dict[str, Any]] = []
     clean: list[str] = []
+    stale: list[int] = []
     for raw in raws:
         rid = record_id_of(raw, pk)
         try:
@@ -73,9 +75,13 @@ def stage_records(
             store.quarantine(resource, rid, reason, json.dumps(raw, default=str), partition_key)
             ledger.quarantine(source_type, rid, reason=reason, partition_key=partition_key)
             report.quarantined[rid] = reason
+            if (key := record_key(raw, pk)) is not None:
+                stale.append(key)
             continue
         clean.append(rid)
     store.clear_quarantine_many(resource, clean)
+    if stale:  # an earlier, valid copy must not stand in for the record Rev.io now sends
+        store.delete_ids(table, stale)
     if rows:
         counts = store.upsert(table, rows)
         report.inserted, report.updated, report.unchanged = counts.inserted, counts.updated, counts.unchanged
