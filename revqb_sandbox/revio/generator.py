@@ -3,7 +3,8 @@
 A small discrete-event simulation over ``months`` of billing (``start`` = first day simulated):
 
 - business customers (apostrophes, a backslash, accents, the near-duplicates "Acme Telecom LLC" /
-  "ACME Telecom, LLC", missing emails, two customers sharing an email, some without account number),
+  "ACME Telecom, LLC", missing emails, two customers sharing an email, some without account number;
+  names unique case-insensitively, also past the 3,060 basic names for large tenants),
   on bill profile 1 (cycle day 1) or 2 (cycle day 15), in ten US states;
 - recurring MRC services (hosted PBX seats, SIP trunks, internet, DID blocks, a tax-included bundle),
   usage (long-distance, international, toll-free minutes, billed in arrears) and one-time NRCs
