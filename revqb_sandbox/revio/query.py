@@ -142,7 +142,7 @@ def search(
         if ok:
             out.append(rec)
 
-    out.sort(key=lambda r: r[pk])
+    out.sort(key=lambda r: _sort_key(r.get(pk)))  # a raw-overwritten id ('' / text) sorts, never a 500
     for term in reversed([t.strip() for t in sort.split(",") if t.strip()]):
         desc = term.startswith("-")
         field = term.lstrip("-+").lower()
@@ -170,4 +170,4 @@ def _stable_desc(rows: list[dict[str, Any]], field: str, pk: str) -> list[dict[s
             groups[-1].append(r)
         else:
             groups.append([r])
-    return [r for g in groups for r in sorted(g, key=lambda x: x[pk])]
+    return [r for g in groups for r in sorted(g, key=lambda x: _sort_key(x.get(pk)))]
