@@ -350,7 +350,7 @@ def normalize_charge(
     pid = ch.product_id
     product = products.get(pid) if products is not None and pid is not None else None
     name = (product or {}).get("description") or _text(ch.description) or ""
-    if products is not None and pid is not None and product is None:
+    if products and pid is not None and product is None:
         raise MappingMissing(
             "product",
             pid,

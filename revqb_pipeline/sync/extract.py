@@ -52,7 +52,8 @@ def fetch_children_for_bills(
     """
     if not bills:
         return []
-    bill_ids = {bid for b in bills if (bid := record_key(b, "bill_id"))}
+    by_id = {bid: b for b in bills if (bid := record_key(b, "bill_id"))}
+    bill_ids = set(by_id)
     fetch = getattr(revio, resource)
     window = fetch(created_start=start - timedelta(days=lookback_days), created_end=window_end_inclusive(end))
     by_bill: dict[int, dict[tuple[int, str], dict[str, Any]]] = defaultdict(dict)
@@ -67,8 +68,7 @@ def fetch_children_for_bills(
             if day[0] <= str(rec.get("created_date") or "")[:19] < day[1]:
                 unreadable[record_token(rec, pk)] = rec
     if total_field is not None:
-        for bid in sorted(bill_ids):
-            bill = next(b for b in bills if record_key(b, "bill_id") == bid)
+        for bid, bill in sorted(by_id.items()):
             amounts = [record_cents(r, "amount") for r in by_bill[bid].values()]
             total = record_cents(bill, total_field)
             if total is None or None in amounts or sum(a or 0 for a in amounts) != total:

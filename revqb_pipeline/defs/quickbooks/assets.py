@@ -8,6 +8,7 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
+from revqb_pipeline.defs.staging.assets import md_cell
 from revqb_pipeline.mapping import checks as mapping_checks
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import LedgerStatus
@@ -32,7 +33,7 @@ INVOICE_PAYLOADS = dg.AssetKey(["quickbooks", "invoice_payloads"])
 
 
 def md_table(problems: dict[str, str], heading: str = "record") -> dg.MetadataValue:
-    rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(problems.items()))
+    rows = "\n".join(f"| {md_cell(k)} | {md_cell(v)} |" for k, v in sorted(problems.items()))
     return dg.MetadataValue.md(f"| {heading} | reason |\n|---|---|\n{rows}")
 
 

@@ -14,10 +14,16 @@ from revqb_pipeline.sync.stage import StageReport, stage_customers, stage_record
 COMMON: dict[str, Any] = {"group_name": "staging", "partitions_def": bill_date_partitions, "kinds": {"sql"}}
 
 
+def md_cell(text: object) -> str:
+    """``text`` safe in a markdown table cell (a reason may quote a value holding ``|`` or newlines)."""
+    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def _result(report: StageReport) -> dg.MaterializeResult:
     metadata: dict[str, Any] = report.metadata()
     if report.quarantined:
-        table = "\n".join(f"| {rid} | {why} |" for rid, why in sorted(report.quarantined.items()))
+        rows = sorted(report.quarantined.items())
+        table = "\n".join(f"| {md_cell(rid)} | {md_cell(why)} |" for rid, why in rows)
         metadata["quarantined_records"] = dg.MetadataValue.md("| record | reason |\n|---|---|\n" + table)
     return dg.MaterializeResult(metadata=metadata)
 
