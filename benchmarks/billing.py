@@ -111,7 +111,7 @@ def run_pass(p: Pipeline, partitions: list[str], limiter: QBORateLimiter, *, qui
     started = time.monotonic()
     try:
         with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
-            ok = p.run(partitions)
+            ok = bool(p.run(partitions))  # a SyncReport: true when no run failed
     finally:
         logging.getLogger("revqb.revio").removeHandler(counter)
     wall = time.monotonic() - started

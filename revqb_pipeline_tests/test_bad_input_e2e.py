@@ -183,5 +183,8 @@ def test_malformed_customer_holds_back_its_bills_named_and_a_fixed_charge_posts_
         for bill in (held_bill, charged):
             assert qbo_total_cents(p, "Invoice", "bill", bill["bill_id"]) == to_cents(bill["invoice_amount"])
         assert not p.runtime().store.quarantined("Charges")
+        # the charge's own ledger row is resolved too, so `revqb status` / `retry` stop listing it
+        assert ledger_reason(p, "charge", charge["charge_id"])[0] == LedgerStatus.SYNCED
+        assert ledger_reason(p, "customer", cust)[0] == LedgerStatus.SYNCED
         invoices = [i for i in p.qbo_all("Invoice", "DocNumber LIKE 'RV-%'")]
         assert sorted(str(i["DocNumber"]) for i in invoices) == sorted(f"RV-{b['bill_id']}" for b in bills)

@@ -10,10 +10,13 @@ from typing import Any
 
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.mapping.normalize import normalize_customer, record_key
-from revqb_pipeline.staging.ledger import Ledger
+from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
 
 MAX_REASON = 2000
+#: Source types that end in staging (no QBO document of their own): a clean read resolves their ledger row.
+STAGING_ONLY_TYPES = frozenset({"charge", "product", "product_type"})
+_UNRESOLVED = (LedgerStatus.QUARANTINED, LedgerStatus.PENDING, LedgerStatus.FAILED)
 
 
 @dataclass
@@ -80,12 +83,29 @@ def stage_records(
             continue
         clean.append(rid)
     store.clear_quarantine_many(resource, clean)
+    if source_type in STAGING_ONLY_TYPES and clean:
+        _resolve_staged(ledger, source_type, clean, partition_key)
     if stale:  # an earlier, valid copy must not stand in for the record Rev.io now sends
         store.delete_ids(table, stale)
     if rows:
         counts = store.upsert(table, rows)
         report.inserted, report.updated, report.unchanged = counts.inserted, counts.updated, counts.unchanged
     return report
+
+
+def _resolve_staged(ledger: Ledger, source_type: str, ids: list[str], partition_key: str | None) -> None:
+    """A staging-only record quarantined earlier (or reset by ``revqb retry``) that now reads cleanly is
+    done: its ledger row says so, so ``status`` and ``retry`` stop listing it."""
+    for rid, row in ledger.get_many(source_type, ids).items():
+        if row.status in _UNRESOLVED:
+            ledger.record_decision(
+                source_type,
+                rid,
+                status=LedgerStatus.SYNCED,
+                action="staged",
+                detail="read cleanly from Rev.io and staged",
+                partition_key=partition_key,
+            )
 
 
 def stage_customers(
