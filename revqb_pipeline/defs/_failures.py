@@ -90,6 +90,13 @@ def permanent_failure(exc: BaseException) -> dg.Failure | None:
     )
 
 
+def _raise_if_permanent(exc: Exception) -> None:
+    """Raise the non-retryable ``dg.Failure`` for ``exc`` when it is permanent; return otherwise."""
+    failure = permanent_failure(exc)
+    if failure is not None:
+        raise failure from None
+
+
 def fail_fast(fn: F) -> F:
     """Decorate an asset / check compute function (below ``@dg.asset``): permanent errors fail the step
     at once with their cause; anything else propagates to the RetryPolicy. Generators are supported."""
@@ -100,10 +107,8 @@ def fail_fast(fn: F) -> F:
             try:
                 yield from fn(*args, **kwargs)
             except Exception as exc:
-                failure = permanent_failure(exc)
-                if failure is None:
-                    raise
-                raise failure from None
+                _raise_if_permanent(exc)
+                raise
 
         return gen_wrapper  # type: ignore[return-value]
 
@@ -112,9 +117,7 @@ def fail_fast(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            failure = permanent_failure(exc)
-            if failure is None:
-                raise
-            raise failure from None
+            _raise_if_permanent(exc)
+            raise
 
     return wrapper  # type: ignore[return-value]
