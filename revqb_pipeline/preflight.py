@@ -162,8 +162,9 @@ def check_db(settings: RevqbSettings, *, must_exist: bool = False) -> Check:
     """The staging database answers ``select 1`` within a few seconds (PostgreSQL) or its folder can be
     used (SQLite); with ``must_exist`` a SQLite file that is not there is a problem (never create an
     empty ledger for a read-only command)."""
-    import sqlalchemy as sa
     from sqlalchemy.engine import make_url
+
+    from revqb_pipeline.staging.db import ping
 
     shown = safe_db_url(settings.db_url)
     check = Check("staging database")
@@ -195,19 +196,9 @@ def check_db(settings: RevqbSettings, *, must_exist: bool = False) -> Check:
             else:
                 check.ok_detail = f"{shown} (created by the first sync)"
             return check
-    connect_args: dict[str, Any] = {}
     backend = url.get_backend_name()
-    if backend == "postgresql":
-        connect_args["connect_timeout"] = int(DB_CONNECT_TIMEOUT_S)
-    elif backend == "sqlite":
-        connect_args["timeout"] = DB_CONNECT_TIMEOUT_S
     try:
-        engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("select 1"))
-        finally:
-            engine.dispose()
+        ping(url, DB_CONNECT_TIMEOUT_S)
     except ModuleNotFoundError as exc:
         check.problems.append(
             Problem("REVQB_DB_URL", f"the driver for {backend} is not installed ({exc.name})")

@@ -371,6 +371,24 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def ping(url: str | sa.URL, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Connect once and run ``select 1`` (no pool, no schema, no file created beyond what connecting
+    does); raises the driver's error. The preflight's database check."""
+    sa_url = make_url(url) if isinstance(url, str) else url
+    backend = sa_url.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "postgresql":
+        connect_args["connect_timeout"] = int(timeout_s)
+    elif backend == "sqlite":
+        connect_args["timeout"] = timeout_s
+    engine = sa.create_engine(sa_url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    finally:
+        engine.dispose()
+
+
 @contextmanager
 def write_begin(engine: Engine) -> Iterator[Connection]:
     """A write transaction (``BEGIN IMMEDIATE`` on SQLite, a plain transaction on PostgreSQL)."""
