@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from revqb_pipeline.clients.errors import OAuthError, QBOAuthError, QBOError, QBOTransportError
+from revqb_pipeline.clients.errors import QBOError, QBOTransportError
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient, in_clause
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.mapping import payments as pm
@@ -37,12 +37,12 @@ from revqb_pipeline.sync.refs import (
 )
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import (
-    BATCH_LIMIT,
     LedgeredWriter,
     WriteReport,
     WriteRequest,
     chunk_request_id,
     read_by_ids,
+    send_batches,
 )
 
 log = logging.getLogger("revqb.sync")
@@ -410,33 +410,27 @@ def void_payments(
             report.record(sid, "voided", qbo_id=qid)
             continue
         ops.append((sid, qid, reason, cur))
-    for start in range(0, len(ops), BATCH_LIMIT):
-        chunk = ops[start : start + BATCH_LIMIT]
-        batch = [
-            BatchOp(
-                bid=f"v{i}",
-                operation="update",
-                entity="Payment",
-                body={"Id": qid, "SyncToken": str(cur.get("SyncToken", "0")), "sparse": True},
-                options_data="void",
-            )
-            for i, (_, qid, _, cur) in enumerate(chunk)
-        ]
-        rid = chunk_request_id([f"void:{qid}:{cur.get('SyncToken')}" for _, qid, _, cur in chunk])
-        try:
-            results = qbo.batch(batch, request_id=rid)
-        except (OAuthError, QBOAuthError):
-            raise
-        except QBOError as exc:
+
+    def void_op(i: int, op: tuple[str, str, str, dict[str, Any]]) -> BatchOp:
+        _, qid, _, cur = op
+        body = {"Id": qid, "SyncToken": str(cur.get("SyncToken", "0")), "sparse": True}
+        return BatchOp(bid=f"v{i}", operation="update", entity="Payment", body=body, options_data="void")
+
+    def void_rid(chunk: list[tuple[str, str, str, dict[str, Any]]]) -> str:
+        return chunk_request_id([f"void:{qid}:{cur.get('SyncToken')}" for _, qid, _, cur in chunk])
+
+    for sent in send_batches(qbo, ops, void_op, void_rid):
+        if sent.error is not None:
             # outcome unknown or refused: the next load re-reads the payments and tries again
-            for sid, qid, _reason, _ in chunk:
+            exc = sent.error
+            for sid, qid, _reason, _ in sent.items:
                 ledger.mark_failed(
                     source_type, sid, code=exc.code or None, error=f"void: {exc}", transient=True
                 )
                 report.record(sid, "failed", f"void of QBO Payment {qid}: {exc}")
             continue
-        for i, (sid, qid, reason, _) in enumerate(chunk):
-            item = results.get(f"v{i}")
+        for i, (sid, qid, reason, _) in enumerate(sent.items):
+            item = sent.results.get(f"v{i}")
             if item is not None and item.ok:
                 record(
                     ledger,

@@ -4,6 +4,11 @@ Protocol (docs/architecture.md): a payload whose hash is already synced is skipp
 by a business-key lookup (so an earlier write whose response was lost is linked, not repeated); the intent and
 its ``requestid`` are committed before the write; a retried chunk reuses its ``requestid``; every outcome
 lands in the ledger with a readable detail.
+
+No other module calls a ``QBOClient`` write method (``revqb_pipeline_tests/test_architecture.py`` enforces
+it): writes that do not fit :class:`LedgeredWriter` (reference data, status notes, voids, deletes) go through
+:func:`create_entity`, :func:`update_entity`, :func:`delete_entity`, :func:`void_invoice` and
+:func:`send_batches`, with the request ids their callers derive and record.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import hashlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from revqb_pipeline.clients.errors import (
     OAuthError,
@@ -32,6 +37,8 @@ log = logging.getLogger("revqb.sync")
 
 BATCH_LIMIT = 30
 SERVER_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -128,6 +135,70 @@ def chunk_request_id(request_ids: list[str]) -> str:
     return hashlib.sha256("|".join(request_ids).encode()).hexdigest()[:32]
 
 
+# ----- single writes and raw batches (callers keep their own ledger protocol and request ids) ----------
+
+
+def create_entity(qbo: QBOClient, entity: str, body: dict[str, Any], *, request_id: str) -> dict[str, Any]:
+    """Create ``entity`` with ``request_id`` (a retry with the same id is replayed, not repeated)."""
+    return qbo.create(entity, body, request_id=request_id)
+
+
+def update_entity(qbo: QBOClient, entity: str, body: dict[str, Any], *, request_id: str) -> dict[str, Any]:
+    """Sparse-update ``entity`` (``body`` carries ``Id`` and ``SyncToken``)."""
+    return qbo.update(entity, body, request_id=request_id)
+
+
+def delete_entity(
+    qbo: QBOClient, entity: str, qbo_id: str, sync_token: str, *, request_id: str
+) -> dict[str, Any]:
+    """Delete a transaction (JournalEntries cannot be voided)."""
+    return qbo.delete(entity, qbo_id, sync_token, request_id=request_id)
+
+
+def void_invoice(qbo: QBOClient, qbo_id: str, sync_token: str, *, request_id: str) -> dict[str, Any]:
+    """Void an invoice."""
+    return qbo.void_invoice(qbo_id, sync_token, request_id=request_id)
+
+
+@dataclass
+class ChunkOutcome(Generic[T]):
+    """One sent chunk: its items and per-``bId`` results, or the ``error`` that failed the whole call."""
+
+    items: list[T]
+    results: dict[str, BatchItemResult] = field(default_factory=dict)
+    error: QBOError | None = None
+
+
+def send_batches(
+    qbo: QBOClient,
+    items: Sequence[T],
+    build_op: Callable[[int, T], BatchOp],
+    request_id: Callable[[list[T]], str],
+    *,
+    chunk_size: int = BATCH_LIMIT,
+) -> Iterator[ChunkOutcome[T]]:
+    """Send ``items`` through ``/batch`` in chunks of at most 30, one outcome per chunk.
+
+    ``request_id(chunk)`` is called just before the chunk's write: record intents there and return the
+    chunk's ``requestid`` (derive it from the chunk, so a retried chunk reuses it). ``build_op(i, item)``
+    builds the chunk's ``i``-th operation. 429s, 5xx and network errors are retried by the client with the
+    same requestid and body; credential errors raise; any other error is yielded as the chunk's ``error``.
+    """
+    size = max(1, min(chunk_size, BATCH_LIMIT))
+    for start in range(0, len(items), size):
+        chunk = list(items[start : start + size])
+        rid = request_id(chunk)
+        ops = [build_op(i, item) for i, item in enumerate(chunk)]
+        try:
+            results = qbo.batch(ops, request_id=rid)
+        except (OAuthError, QBOAuthError):
+            raise
+        except QBOError as exc:
+            yield ChunkOutcome(chunk, error=exc)
+            continue
+        yield ChunkOutcome(chunk, results)
+
+
 class LedgeredWriter:
     """Writes one entity type through the batch endpoint under the ledger's protocol."""
 
@@ -215,8 +286,8 @@ class LedgeredWriter:
     ) -> list[WriteRequest]:
         """Write ``ops`` in chunks; returns corrected requests the adapter wants tried once more."""
         retry: list[WriteRequest] = []
-        for start in range(0, len(ops), self.chunk_size):
-            chunk = ops[start : start + self.chunk_size]
+
+        def record_intents(chunk: list[tuple[WriteRequest, dict[str, Any]]]) -> str:
             intents = [
                 Intent(
                     source_type=req.source_type,
@@ -230,24 +301,22 @@ class LedgeredWriter:
                 for req, _ in chunk
             ]
             stored = self.ledger.record_intents(intents)
-            request_ids = [stored[req.source_id].request_id or "" for req, _ in chunk]
-            batch = [
-                BatchOp(bid=f"b{i}", operation=operation, entity=req.qbo_entity, body=body)
-                for i, (req, body) in enumerate(chunk)
-            ]
-            try:
-                results = self.qbo.batch(batch, request_id=chunk_request_id(request_ids))
-            except OAuthError:
-                raise
-            except QBOTransportError as exc:
-                self._resolve_unknown([req for req, _ in chunk], operation, report, exc)
+            return chunk_request_id([stored[req.source_id].request_id or "" for req, _ in chunk])
+
+        def build_op(i: int, op: tuple[WriteRequest, dict[str, Any]]) -> BatchOp:
+            return BatchOp(bid=f"b{i}", operation=operation, entity=op[0].qbo_entity, body=op[1])
+
+        for sent in send_batches(self.qbo, ops, build_op, record_intents, chunk_size=self.chunk_size):
+            chunk = sent.items
+            if isinstance(sent.error, QBOTransportError):
+                self._resolve_unknown([req for req, _ in chunk], operation, report, sent.error)
                 continue
-            except QBOError as exc:
+            if sent.error is not None:
                 for req, _ in chunk:
-                    self._fail(req, exc, report)
+                    self._fail(req, sent.error, report)
                 continue
             for i, (req, body) in enumerate(chunk):
-                item = results.get(f"b{i}")
+                item = sent.results.get(f"b{i}")
                 if item is None:
                     self._fail(req, QBOError(status=0, code="", message="no batch response for item"), report)
                     continue
