@@ -34,7 +34,7 @@ from benchmarks.common import (
 )
 from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for, reset_limiters
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
+from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
 REVIO_PER_MINUTE = 500

@@ -1,43 +1,28 @@
-"""Shared fixtures: a staging database URL for SQLite and for the real PostgreSQL server.
+"""Shared fixtures of the test suite; the helpers behind them live in the private ``_*.py`` modules.
 
-PostgreSQL tests fail (never skip) when ``CI=true`` and the server is unreachable.
-Each PostgreSQL test gets its own schema, dropped afterwards.
+- ``db_url`` / ``sqlite_url`` / ``pg_url``: a staging database for SQLite and for the real PostgreSQL server.
+  PostgreSQL tests fail (never skip) when ``CI=true`` and the server is unreachable; each gets its own schema.
+- ``env``: the end-to-end harness (``_harness.Pipeline``) over both sandboxes, six customers, frozen clock.
+- ``qbo`` / ``module_qbo``: a logged-in client of one QBO sandbox per module (``_qbo_support``).
+- ``slack`` / ``smtp``: local alert receivers (``_receivers``).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
-PG_URL = os.environ.get("REVQB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _pg_error() -> str | None:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def require_postgres() -> None:
-    """Skip locally, fail in CI, when PostgreSQL is unreachable."""
-    err = _pg_error()
-    if err is None:
-        return
-    msg = f"PostgreSQL at {PG_URL} is unreachable: {err}"
-    if IN_CI:
-        pytest.fail(msg)
-    pytest.skip(msg)
+from revqb_pipeline_tests._harness import Pipeline, pipeline
+from revqb_pipeline_tests._postgres import PG_URL, require_postgres
+from revqb_pipeline_tests._qbo_support import QBO, sandbox
+from revqb_pipeline_tests._receivers import SlackReceiver, SmtpReceiver
+from revqb_sandbox.revio.settings import RevioSandboxSettings
 
 
 @pytest.fixture
@@ -66,3 +51,42 @@ def db_url(request) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Pipeline]:
+    """Both sandboxes: six Rev.io customers without bills, the Rev.io clock frozen at 2026-01-01; SQLite."""
+    revio = RevioSandboxSettings(
+        customers=6, bills=False, freeze_clock=True, now=datetime(2026, 1, 1, 0, 0), start=date(2026, 1, 1)
+    )
+    with pipeline(f"sqlite:///{tmp_path / 'revqb.db'}", tmp_path, revio_settings=revio, customers=6) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def module_qbo() -> Iterator[QBO]:
+    """One relaxed QBO sandbox per test module, with a logged-in client."""
+    with sandbox() as (client, _):
+        yield client
+
+
+@pytest.fixture
+def qbo(module_qbo: QBO) -> QBO:
+    """A client on a freshly reset sandbox (shared server per module)."""
+    assert module_qbo.admin("reset").status_code == 200
+    module_qbo.admin("faults", [])
+    return module_qbo
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver()
+    yield receiver
+    receiver.stop()

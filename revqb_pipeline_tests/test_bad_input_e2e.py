@@ -12,7 +12,7 @@ import pytest
 
 from revqb_pipeline.money import to_cents
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
+from revqb_pipeline_tests._harness import Pipeline, pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from revqb_pipeline.money import MoneyError, to_cents
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.stage import record_id_of
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
+from revqb_pipeline_tests._harness import Pipeline, pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline_tests.test_payments_sync import BILL_DAY, Env, assert_books_agree, env, invoice_balance
+from revqb_pipeline_tests._books import BILL_DAY, assert_books_agree, invoice_balance
+from revqb_pipeline_tests._harness import Pipeline
 
-__all__ = ["env"]
 
-
-def test_credit_on_a_paid_bill_and_an_unposted_credit(env: Env) -> None:
+def test_credit_on_a_paid_bill_and_an_unposted_credit(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     bills = env.bills()
@@ -21,14 +20,14 @@ def test_credit_on_a_paid_bill_and_an_unposted_credit(env: Env) -> None:
     due = Decimal(str(bills[cid]["amount_due"]))
     env.clock("2026-01-03T10:00:00")
     pid = env.pay(cid, due, bill_id, "CHECK")
-    env.run(BILL_DAY)
-    env.run("2026-01-03")
+    env.execute(BILL_DAY)
+    env.execute("2026-01-03")
     assert invoice_balance(env, bill_id) == 0
 
     env.clock("2026-01-04T10:00:00")
     on_bill = env.credit(cid, Decimal("10.00"), bill_id, atype="OCC", description="Billing dispute: roaming")
     free = env.credit(cid, Decimal("4.00"), None, atype="ADJ", description="Goodwill")
-    env.run("2026-01-04")
+    env.execute("2026-01-04")
     assert_books_agree(env)
 
     rt = env.runtime()
@@ -47,6 +46,6 @@ def test_credit_on_a_paid_bill_and_an_unposted_credit(env: Env) -> None:
     assert Decimal(str(memo["RemainingCredit"])) == Decimal("4.00")  # stays available credit
     assert rt.ledger.get("credit_application", free) is None
 
-    env.run("2026-01-04")  # re-run: nothing changes
+    env.execute("2026-01-04")  # re-run: nothing changes
     assert rt.ledger.get("credit_application", on_bill).attempts == 1
     assert_books_agree(env)

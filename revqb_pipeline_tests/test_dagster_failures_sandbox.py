@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from revqb_pipeline.staging.tokens import SqlTokenStore
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
+from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_sandbox.faults import FaultRule
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from revqb_pipeline_tests.conftest import PG_URL, require_postgres
+from revqb_pipeline_tests._postgres import PG_URL, require_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from revqb_pipeline.sync.customers import sync_customers
 from revqb_pipeline.sync.dunning import SOURCE_TYPE, sync_collection_status
 from revqb_pipeline.sync.failures import alert_new_failures, failure_queue
 from revqb_pipeline.sync.runtime import Runtime
-from revqb_pipeline_tests.test_notify_channels import SlackReceiver, SmtpReceiver
+from revqb_pipeline_tests._receivers import SlackReceiver, SmtpReceiver
 from revqb_sandbox.servers import Sandboxes, sandboxes
 
 pytestmark = pytest.mark.slow

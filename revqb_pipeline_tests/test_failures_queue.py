@@ -20,7 +20,7 @@ from revqb_pipeline.sync.failures import (
     plan_retry,
     reset_for_retry,
 )
-from revqb_pipeline_tests.test_notify_channels import SlackReceiver
+from revqb_pipeline_tests._receivers import SlackReceiver
 
 
 class Collect:

@@ -12,7 +12,7 @@ from revqb_pipeline.notify import Notifier
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.sync.failures import alert_new_failures, failure_queue
 from revqb_pipeline.sync.runtime import Runtime
-from revqb_pipeline_tests.test_notify_channels import SlackReceiver, SmtpReceiver
+from revqb_pipeline_tests._receivers import SlackReceiver, SmtpReceiver
 from revqb_sandbox.servers import sandboxes
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,6 @@ Also: the blocking payload check stops the QBO load in the same run."""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ from revqb_pipeline.cli import main
 from revqb_pipeline.money import to_cents
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.reconcile import reconcile
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
+from revqb_pipeline_tests._harness import Pipeline, pipeline
+from revqb_pipeline_tests._mappings import DEFAULT_YAML
 
 pytestmark = pytest.mark.slow
 
-DEFAULT_YAML = resources.files("revqb_pipeline.mappings").joinpath("default.yaml").read_text(encoding="utf-8")
 CATCH_ALL = """    - {charge_kind: recurring, item: "Telecom Services"}
     - {charge_kind: usage, item: "Usage"}
     - {charge_kind: one_time, item: "Installation"}

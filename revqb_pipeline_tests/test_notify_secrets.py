@@ -21,7 +21,7 @@ from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.tokens import SqlTokenStore
 from revqb_pipeline.sync.runtime import Runtime
-from revqb_pipeline_tests.test_notify_channels import SMTP_PASSWORD, WEBHOOK_PATH, SlackReceiver, SmtpReceiver
+from revqb_pipeline_tests._receivers import SMTP_PASSWORD, WEBHOOK_PATH, SlackReceiver, SmtpReceiver
 from revqb_sandbox.servers import sandboxes
 
 pytestmark = pytest.mark.slow

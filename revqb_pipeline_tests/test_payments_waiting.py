@@ -6,13 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline_tests.test_payments_sync import BILL_DAY, Env, assert_books_agree, invoice_balance
-
-__all__ = ["env"]
-from revqb_pipeline_tests.test_payments_sync import env
+from revqb_pipeline_tests._books import BILL_DAY, assert_books_agree, invoice_balance
+from revqb_pipeline_tests._harness import Pipeline
 
 
-def test_payment_before_invoice_waits_then_applies(env: Env) -> None:
+def test_payment_before_invoice_waits_then_applies(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     bills = env.bills()
@@ -22,16 +20,16 @@ def test_payment_before_invoice_waits_then_applies(env: Env) -> None:
     amount = Decimal("100.00")
     pid = env.pay(cid, amount, bill_id, "ACH")
 
-    env.run("2026-01-03")  # the payment's day first: its invoice is not in QBO yet
+    env.execute("2026-01-03")  # the payment's day first: its invoice is not in QBO yet
     rt = env.runtime()
     row = rt.ledger.get("payment", pid)
     assert row is not None and row.status == LedgerStatus.WAITING
     assert f"invoice of Rev.io bill {bill_id}" in (row.last_error or "")
     assert rt.ledger.get("customer", cid).status == LedgerStatus.SYNCED  # its customer was synced anyway
-    env.run("2026-01-03")  # still waiting, still recorded, nothing written
+    env.execute("2026-01-03")  # still waiting, still recorded, nothing written
     assert rt.ledger.get("payment", pid).status == LedgerStatus.WAITING
 
-    env.run(BILL_DAY)  # the invoice lands; the same run applies the waiting payment
+    env.execute(BILL_DAY)  # the invoice lands; the same run applies the waiting payment
     row = rt.ledger.get("payment", pid)
     assert row.status == LedgerStatus.SYNCED, row
     assert invoice_balance(env, bill_id) == Decimal(str(bills[cid]["amount_due"])) - amount

@@ -20,9 +20,9 @@ from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, n
 from revqb_pipeline.mapping.revenue import Month, charge_from_rows
 from revqb_pipeline.money import to_cents
 from revqb_pipeline.sync.reconcile import reconcile
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
-from revqb_pipeline_tests.test_revenue_journals_qbo import deferred_mapping
-from revqb_pipeline_tests.test_revenue_recognition import day_by_day
+from revqb_pipeline_tests._harness import Pipeline, pipeline
+from revqb_pipeline_tests._mappings import deferred_mapping
+from revqb_pipeline_tests._revenue_oracle import day_by_day
 
 pytestmark = pytest.mark.slow
 

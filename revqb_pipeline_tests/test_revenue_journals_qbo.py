@@ -29,6 +29,7 @@ from revqb_pipeline.sync.journals import month_summary
 from revqb_pipeline.sync.reconcile import reconcile
 from revqb_pipeline.sync.reference import clear_reference_cache
 from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline_tests._mappings import deferred_mapping
 from revqb_sandbox.harness import serve_app
 from revqb_sandbox.qbo.app import create_app
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
@@ -36,17 +37,6 @@ from revqb_sandbox.revio.generator import generate
 
 MONTHS = [Month(2025, 1).add(i) for i in range(12)]
 DEFAULT_MAPPING = Path(__file__).parents[1] / "revqb_pipeline" / "mappings" / "default.yaml"
-
-
-def deferred_mapping(tmp_path: Path) -> str:
-    """A mapping with recurring revenue deferred over its service period (the packaged default does)."""
-    text = DEFAULT_MAPPING.read_text(encoding="utf-8")
-    new = 'recurring: {account: "Telecom Services Revenue", deferred: true'
-    text = text.replace('recurring: {account: "Telecom Services Revenue", deferred: false', new)
-    assert new in text
-    path = tmp_path / "mapping.yaml"
-    path.write_text(text)
-    return str(path)
 
 
 @pytest.fixture(scope="module")

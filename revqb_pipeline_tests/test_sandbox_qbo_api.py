@@ -5,19 +5,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from revqb_pipeline_tests.test_sandbox_qbo_support import (
+from revqb_pipeline_tests._qbo_support import (
     QBO,
     customer,
     data,
     fault_code,
     invoice,
     line,
-    module_qbo,
-    qbo,
     sandbox,
 )
-
-__all__ = ["module_qbo", "qbo"]
 
 
 def test_envelope_ids_numbers_and_headers(qbo: QBO) -> None:

@@ -10,7 +10,7 @@ import pytest
 from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
 
-from revqb_pipeline_tests.test_sandbox_qbo_support import (
+from revqb_pipeline_tests._qbo_support import (
     QBO,
     customer,
     data,

@@ -27,7 +27,7 @@ from quickbooks.objects.item import Item
 from quickbooks.objects.journalentry import JournalEntry, JournalEntryLine, JournalEntryLineDetail
 from quickbooks.objects.payment import Payment, PaymentLine
 
-from revqb_pipeline_tests.test_sandbox_qbo_support import RELAXED
+from revqb_pipeline_tests._qbo_support import RELAXED
 from revqb_sandbox.harness import serve_app
 from revqb_sandbox.qbo.app import create_app
 from revqb_sandbox.qbo.settings import QBOSandboxSettings

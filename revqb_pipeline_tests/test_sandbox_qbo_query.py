@@ -19,20 +19,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revqb_pipeline_tests.test_sandbox_qbo_support import (
+from revqb_pipeline_tests._qbo_support import (
     QBO,
     customer,
     data,
     fault_code,
     invoice,
     line,
-    module_qbo,
-    qbo,
     sandbox,
 )
 from revqb_sandbox.harness import serve_app
-
-__all__ = ["module_qbo", "qbo"]
 
 
 def _names(resp: dict[str, Any], entity: str = "Customer") -> list[str]:

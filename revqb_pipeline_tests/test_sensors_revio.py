@@ -12,12 +12,11 @@ import dagster as dg
 from revqb_pipeline.defs.automation.sensors import plan, revio_changes_sensor, scan, window_start
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline_tests.test_payments_sync import BILL_DAY, Env, env, invoice_balance
+from revqb_pipeline_tests._books import BILL_DAY, invoice_balance
+from revqb_pipeline_tests._harness import Pipeline
 
-__all__ = ["env"]
 
-
-def tick(e: Env, cursor: str | None) -> dg.SensorResult:
+def tick(e: Pipeline, cursor: str | None) -> dg.SensorResult:
     """One evaluation with the real resources, the context used as a context manager."""
     vals = e.sb.env()
     resources = {
@@ -48,7 +47,7 @@ def test_sensor_is_on_by_default() -> None:
     assert sensor.job_name == "revqb_sync_job"
 
 
-def test_new_records_give_stable_run_keys_and_an_advancing_cursor(env: Env) -> None:
+def test_new_records_give_stable_run_keys_and_an_advancing_cursor(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     bills = env.bills()
@@ -80,7 +79,7 @@ def test_new_records_give_stable_run_keys_and_an_advancing_cursor(env: Env) -> N
     assert not tick(env, changed.cursor).run_requests
 
 
-def test_time_budget_leaves_unread_days_for_the_next_tick(env: Env) -> None:
+def test_time_budget_leaves_unread_days_for_the_next_tick(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     env.clock("2026-01-04T09:00:00")
@@ -93,7 +92,7 @@ def test_time_budget_leaves_unread_days_for_the_next_tick(env: Env) -> None:
     assert not requests and cursor["days"] == {}
 
 
-def test_sensor_triggered_run_applies_a_new_payment(env: Env) -> None:
+def test_sensor_triggered_run_applies_a_new_payment(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     first = tick(env, None)

@@ -19,8 +19,8 @@ from revqb_pipeline.sync.tax_reconcile import (
     qbo_invoice_taxes,
     revio_bill_taxes,
 )
-from revqb_pipeline_tests.pipeline_harness import Pipeline, pipeline
-from revqb_pipeline_tests.test_mapping_checks_e2e import DEFAULT_YAML
+from revqb_pipeline_tests._harness import Pipeline, pipeline
+from revqb_pipeline_tests._mappings import DEFAULT_YAML
 
 # ----- pure parts -------------------------------------------------------------------------------------
 

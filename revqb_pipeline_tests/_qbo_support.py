@@ -1,4 +1,4 @@
-"""Helpers shared by the QBO sandbox contract tests (real HTTP on loopback, no monkeypatching)."""
+"""Helpers of the QBO sandbox contract tests (real HTTP on loopback); conftest exposes ``qbo``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
 from revqb_sandbox.harness import ServedApp, serve_app
 from revqb_sandbox.qbo.app import create_app
@@ -115,20 +114,6 @@ def sandbox(**overrides: Any) -> Iterator[tuple[QBO, QBOSandboxSettings]]:
         yield QBO(served, settings), settings
     finally:
         served.stop()
-
-
-@pytest.fixture(scope="module")
-def module_qbo() -> Iterator[QBO]:
-    with sandbox() as (client, _):
-        yield client
-
-
-@pytest.fixture
-def qbo(module_qbo: QBO) -> QBO:
-    """A client on a freshly reset sandbox (shared server per module)."""
-    assert module_qbo.admin("reset").status_code == 200
-    module_qbo.admin("faults", [])
-    return module_qbo
 
 
 def line(amount: str, item: str = "1", **detail: Any) -> dict[str, Any]:
