@@ -24,7 +24,13 @@ from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.reference import RefIds
 from revqb_pipeline.sync.refs import Resolver, prepare_requests
-from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
+from revqb_pipeline.sync.writer import (
+    LedgeredWriter,
+    WriteReport,
+    WriteRequest,
+    docnumber_lookup,
+    void_invoice,
+)
 
 log = logging.getLogger("revqb.sync")
 
@@ -137,7 +143,7 @@ def void_reversed(qbo: QBOClient, ledger: Ledger, bills: list[dict[str, Any]]) -
             continue
         current = qbo.read("Invoice", row.qbo_id)
         if "Voided" not in str(current.get("PrivateNote", "")):
-            qbo.void_invoice(row.qbo_id, str(current["SyncToken"]), request_id=uuid.uuid4().hex[:20])
+            void_invoice(qbo, row.qbo_id, str(current["SyncToken"]), request_id=uuid.uuid4().hex[:20])
         ledger.mark_voided(SOURCE_TYPE, sid, detail=f"Rev.io bill reversed; voided QBO invoice {row.qbo_id}")
         report.record(sid, "voided", qbo_id=row.qbo_id)
     return report

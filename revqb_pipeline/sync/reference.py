@@ -16,6 +16,7 @@ from typing import Any
 from revqb_pipeline.clients.errors import QBODuplicateName
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.mapping.config import MappingConfig
+from revqb_pipeline.sync.writer import create_entity, update_entity
 
 log = logging.getLogger("revqb.sync")
 
@@ -51,7 +52,7 @@ def _ensure(
     if hit is not None:
         return str(hit["Id"])
     try:
-        created = qbo.create(entity, body, request_id=_rid(entity, name))
+        created = create_entity(qbo, entity, body, request_id=_rid(entity, name))
     except QBODuplicateName:
         # Created meanwhile (another run, or a response we lost): read it back by name.
         rows = qbo.query_rows(
@@ -82,7 +83,8 @@ def _enforce_item(
         "Name": item["Name"],
         "IncomeAccountRef": {"value": account_id},
     }
-    updated = qbo.update("Item", body, request_id=_rid("item-fix", f"{item['Id']}:{item['SyncToken']}"))
+    rid = _rid("item-fix", f"{item['Id']}:{item['SyncToken']}")
+    updated = update_entity(qbo, "Item", body, request_id=rid)
     item.update(updated)
     note = f"Item {item['Name']}: income account {current or '-'} -> {account_name} ({account_id})"
     refs.corrected.append(note)
