@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from revqb_pipeline.sync.reconcile import reconcile
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline_tests._harness import Pipeline
 
 BILL_DAY = "2026-01-01"

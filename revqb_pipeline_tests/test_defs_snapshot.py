@@ -4,6 +4,7 @@ with ``REVQB_UPDATE_SNAPSHOTS=1 pytest revqb_pipeline_tests/test_defs_snapshot.p
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from pathlib import Path
@@ -78,4 +79,5 @@ def test_definitions_match_the_snapshot() -> None:
     if os.environ.get("REVQB_UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(current)
-    assert json.loads(current) == json.loads(SNAPSHOT.read_text())
+    diff = "".join(difflib.unified_diff(SNAPSHOT.read_text().splitlines(True), current.splitlines(True)))
+    assert not diff, f"the definitions changed (regenerate if intended):\n{diff}"

@@ -14,7 +14,7 @@ import pytest
 
 from revqb_pipeline.money import to_cents
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline.sync.reconcile import reconcile
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_sandbox.faults import FaultRule
 

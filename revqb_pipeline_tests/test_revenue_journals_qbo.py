@@ -26,7 +26,7 @@ from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.db import stg_bills, stg_charges, sync_ledger
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.journals import month_summary
-from revqb_pipeline.sync.reconcile import reconcile
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline.sync.reference import clear_reference_cache
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline_tests._mappings import deferred_mapping

@@ -17,10 +17,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from revqb_pipeline.clients.errors import RevioError
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.mapping.normalize import record_cents, record_key, record_token
+from revqb_pipeline.staging.store import StagingStore
 
 DEFAULT_LOOKBACK_DAYS = 62
+#: Customers of a day's payments or credits that are not staged yet are read one by one up to this many.
+PER_ID_CUSTOMER_LIMIT = 25
 
 
 def window_end_inclusive(end: datetime) -> datetime:
@@ -40,6 +44,7 @@ def fetch_children_for_bills(
     start: datetime,
     end: datetime,
     *,
+    primary_key: str,
     total_field: str | None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> list[dict[str, Any]]:
@@ -57,7 +62,7 @@ def fetch_children_for_bills(
     fetch = getattr(revio, resource)
     window = fetch(created_start=start - timedelta(days=lookback_days), created_end=window_end_inclusive(end))
     by_bill: dict[int, dict[tuple[int, str], dict[str, Any]]] = defaultdict(dict)
-    pk = {"charges": "charge_id", "credits": "credit_memo_id", "payments": "payment_id"}[resource]
+    pk = primary_key
     day = (start.isoformat()[:19], end.isoformat()[:19])
     unreadable: dict[tuple[int, str], dict[str, Any]] = {}
     for rec in window:
@@ -97,3 +102,55 @@ def fetch_customers(
         if cid in wanted or in_window:
             out[record_token(rec, "customer_id")] = rec
     return [out[k] for k in sorted(out)]
+
+
+def day_records(
+    revio: RevioClient,
+    resource: str,
+    bills: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    *,
+    primary_key: str,
+    total_field: str | None,
+    originals_field: str | None = None,
+) -> list[dict[str, Any]]:
+    """Records of ``resource`` created in ``[start, end)`` plus those posted on ``bills``; with
+    ``originals_field``, also the originals those records point at (a reversal or refund row needs its
+    original, whose flags may have changed)."""
+    pk = primary_key
+    fetch = getattr(revio, resource.lower())
+    out = {record_token(r, pk): r for r in fetch(created_start=start, created_end=window_end_inclusive(end))}
+    for rec in fetch_children_for_bills(
+        revio, resource.lower(), bills, start, end, primary_key=pk, total_field=total_field
+    ):
+        out[record_token(rec, pk)] = rec
+    if originals_field:
+        for orig in sorted({o for r in out.values() if (o := record_key(r, originals_field))}):
+            if record_token({pk: orig}, pk) not in out and (rec := get_or_none(revio, resource, orig)):
+                out[record_token(rec, pk)] = rec
+    return [out[k] for k in sorted(out)]
+
+
+def get_or_none(revio: RevioClient, resource: str, rid: int) -> dict[str, Any] | None:
+    """One record by id; ``None`` when Rev.io has no such record (a dangling reference in another
+    record, which staging or the payment plan then reports)."""
+    try:
+        return revio.get(resource, rid)
+    except RevioError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def missing_customers(
+    revio: RevioClient, store: StagingStore, records: list[dict[str, Any]], *, staging_table: str
+) -> list[dict[str, Any]]:
+    """Rev.io customers of ``records`` that are not staged in ``staging_table`` yet (per id when few,
+    else one paged read)."""
+    ids = sorted({c for r in records if (c := record_key(r, "customer_id"))})
+    have = {int(c["customer_id"]) for c in store.rows_in(staging_table, "customer_id", ids)} if ids else set()
+    missing = [i for i in ids if i not in have]
+    if len(missing) <= PER_ID_CUSTOMER_LIMIT:
+        return [c for i in missing if (c := get_or_none(revio, "Customers", i))]
+    return fetch_customers(revio, missing)

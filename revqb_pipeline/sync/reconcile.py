@@ -6,9 +6,8 @@ anything the ledger believes that QBO does not show.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,23 +43,6 @@ class EntityReconciliation:
 
 
 Reconciler = Callable[[Runtime], EntityReconciliation]
-RECONCILERS: dict[str, Reconciler] = {}
-# Modules that register more reconcilers with @reconciler (imported on first use).
-RECONCILER_MODULES: tuple[str, ...] = (
-    "revqb_pipeline.sync.journals",
-    "revqb_pipeline.sync.payments",
-    "revqb_pipeline.sync.tax_reconcile",
-)
-
-
-def reconciler(name: str) -> Callable[[Reconciler], Reconciler]:
-    """Register a reconciliation for one entity type (later features add payments, credits, journals...)."""
-
-    def register(fn: Reconciler) -> Reconciler:
-        RECONCILERS[name] = fn
-        return fn
-
-    return register
 
 
 def _cents(value: Any) -> int:
@@ -74,7 +56,6 @@ def _problem_reason(rt: Runtime, source_type: str, source_id: str) -> str:
     return f"{row.status}: {row.last_error}" if row.last_error else str(row.status)
 
 
-@reconciler("customers")
 def reconcile_customers(rt: Runtime) -> EntityReconciliation:
     """Every staged Rev.io customer has exactly one QBO customer carrying its account marker."""
     rec = EntityReconciliation("customers")
@@ -108,7 +89,6 @@ def reconcile_customers(rt: Runtime) -> EntityReconciliation:
     return rec
 
 
-@reconciler("invoices")
 def reconcile_invoices(rt: Runtime) -> EntityReconciliation:
     """One QBO invoice per Rev.io bill (DocNumber), with TotalAmt equal to the bill's invoice amount."""
     rec = EntityReconciliation("invoices")
@@ -151,12 +131,12 @@ def reconcile_invoices(rt: Runtime) -> EntityReconciliation:
     return rec
 
 
-def reconcile(rt: Runtime, entities: list[str] | None = None) -> list[EntityReconciliation]:
-    """Run the registered reconciliations (all, or the named ones)."""
-    for module in RECONCILER_MODULES:
-        importlib.import_module(module)
-    names = entities or list(RECONCILERS)
-    return [RECONCILERS[n](rt) for n in names]
+def reconcile_with(
+    rt: Runtime, reconcilers: Mapping[str, Reconciler], entities: list[str] | None = None
+) -> list[EntityReconciliation]:
+    """Run ``reconcilers`` (all, or the named ones); the registry's list is ``entities.reconcile``."""
+    names = entities or list(reconcilers)
+    return [reconcilers[n](rt) for n in names]
 
 
 def format_table(results: list[EntityReconciliation]) -> str:

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from revqb_pipeline.mapping.errors import RecordError
-from revqb_pipeline.mapping.normalize import normalize_customer, record_key
+from revqb_pipeline.mapping.normalize import record_key
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
+from revqb_pipeline.sync.spec import EntitySpec, Extracted, StageContext
 
 MAX_REASON = 2000
-#: Source types that end in staging (no QBO document of their own): a clean read resolves their ledger row.
-STAGING_ONLY_TYPES = frozenset({"charge", "product", "product_type"})
 _UNRESOLVED = (LedgerStatus.QUARANTINED, LedgerStatus.PENDING, LedgerStatus.FAILED)
 
 
@@ -27,6 +26,13 @@ class StageReport:
     updated: int = 0
     unchanged: int = 0
     quarantined: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: StageReport) -> None:
+        """Add ``other``'s counts and quarantined records."""
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.quarantined.update(other.quarantined)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,7 @@ def stage_records(
     raws: list[dict[str, Any]],
     normalize: Callable[[dict[str, Any]], dict[str, Any]],
     partition_key: str | None,
+    staging_only: bool = False,
 ) -> StageReport:
     """Normalize ``raws`` and upsert them into ``table``; quarantine each failing record with its reason
     (and drop an earlier staged copy of it, so no later step uses data Rev.io no longer holds)."""
@@ -83,7 +90,7 @@ def stage_records(
             continue
         clean.append(rid)
     store.clear_quarantine_many(resource, clean)
-    if source_type in STAGING_ONLY_TYPES and clean:
+    if staging_only and clean:
         _resolve_staged(ledger, source_type, clean, partition_key)
     if stale:  # an earlier, valid copy must not stand in for the record Rev.io now sends
         store.delete_ids(table, stale)
@@ -108,18 +115,44 @@ def _resolve_staged(ledger: Ledger, source_type: str, ids: list[str], partition_
             )
 
 
-def stage_customers(
-    store: StagingStore, ledger: Ledger, raws: list[dict[str, Any]], partition_key: str | None
+def stage_spec(
+    store: StagingStore, ledger: Ledger, spec: EntitySpec, raws: list[dict[str, Any]], ctx: StageContext
 ) -> StageReport:
-    """Stage customers under the partition that read them (so customers with no bill still sync)."""
+    """Stage ``raws`` of one registry record type (its table, key, normalizer)."""
     return stage_records(
         store,
         ledger,
-        table="stg_customers",
-        resource="Customers",
-        source_type="customer",
-        pk="customer_id",
+        table=spec.staging_table,
+        resource=spec.resource,
+        source_type=spec.source_type,
+        pk=spec.primary_key,
         raws=raws,
-        normalize=lambda raw: {**normalize_customer(raw), "partition_key": partition_key},
-        partition_key=partition_key,
+        normalize=spec.normalizer(ctx),
+        partition_key=ctx.partition_key,
+        staging_only=spec.staging_only,
     )
+
+
+def stage_extracted(
+    store: StagingStore,
+    ledger: Ledger,
+    own: tuple[EntitySpec, ...],
+    specs: dict[str, EntitySpec],
+    extracted: Extracted,
+    ctx: StageContext,
+) -> tuple[StageReport, dict[str, int]]:
+    """Stage one extract step's records: the other record types it read first (e.g. the customers of a
+    day's payments; their quarantines keyed ``<source_type> <id>``), then its own types in order.
+    Returns the report and, per other type, how many records were inserted."""
+    report = StageReport()
+    others: dict[str, int] = {}
+    own_types = [s.source_type for s in own]
+    for source_type in [t for t in extracted if t not in own_types] + own_types:
+        spec = specs[source_type]
+        part = stage_spec(store, ledger, spec, extracted.get(source_type, []), ctx)
+        if source_type in own_types:
+            report.merge(part)
+        else:
+            report.quarantined.update({f"{source_type} {k}": v for k, v in part.quarantined.items()})
+            others[spec.name] = part.inserted
+    return report, others

@@ -23,7 +23,7 @@ from revqb_pipeline.mapping.checks import jurisdiction_or_unknown
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.money import from_cents, to_cents
-from revqb_pipeline.sync.reconcile import EntityReconciliation, reconciler
+from revqb_pipeline.sync.reconcile import EntityReconciliation
 from revqb_pipeline.sync.runtime import Runtime
 
 TOTAL_TAX = "TotalTax"
@@ -173,7 +173,6 @@ def qbo_item_accounts(rt: Runtime) -> dict[str, tuple[str, str]]:
     return out
 
 
-@reconciler("taxes")
 def reconcile_taxes(rt: Runtime) -> TaxReconciliation:
     """Rev.io charge taxes vs QBO invoice taxes, per bill and per (liability account, state), to the cent."""
     cfg = rt.mapping

@@ -37,23 +37,16 @@ from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.defs.automation.jobs import revqb_sync_job
 from revqb_pipeline.defs.partitions import START_DATE, bill_date_partitions
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
+from revqb_pipeline.entities import watched
 
 LOOKBACK_DAYS = int(os.environ.get("REVQB_SENSOR_LOOKBACK_DAYS", "7"))
 TIME_BUDGET_S = float(os.environ.get("REVQB_SENSOR_TIME_BUDGET_S", "30"))
 MAX_RUNS = int(os.environ.get("REVQB_SENSOR_MAX_RUNS", "31"))
 INTERVAL_S = int(os.environ.get("REVQB_SENSOR_INTERVAL_S", "60"))
 
-# resource -> (primary key, fields whose change matters after creation)
+# resource -> (primary key, fields whose change matters after creation), from the registry.
 WATCHED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Bills": (
-        "bill_id",
-        ("invoice_amount", "credit_memo_amount", "amount_due", "is_reversed", "customer_id"),
-    ),
-    "Payments": (
-        "payment_id",
-        ("bill_id", "amount", "bounced", "refund_flag", "original_payment_id", "customer_id", "method"),
-    ),
-    "Credits": ("credit_memo_id", ("bill_id", "amount", "tax_amount", "atype", "is_bad_debt", "customer_id")),
+    spec.resource: (spec.primary_key, spec.watched_fields) for spec in watched()
 }
 
 

@@ -7,26 +7,15 @@ and is applied by the run in which the invoice lands. Customers of these records
 themselves when the partition's customer asset did not cover them.
 """
 
-from functools import partial
 from typing import Any
 
 import dagster as dg
 
-from revqb_pipeline.clients.errors import RevioError
-from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs.partitions import naive_window
 from revqb_pipeline.defs.quickbooks.assets import LOAD, MAPPING, md_table, report_metadata
-from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
-from revqb_pipeline.defs.revio.assets import COMMON as EXTRACT
-from revqb_pipeline.defs.staging.assets import COMMON as STAGE
-from revqb_pipeline.defs.staging.assets import _result as stage_result
-from revqb_pipeline.mapping import normalize as norm
+from revqb_pipeline.defs.resources import QBOResource, StagingResource
 from revqb_pipeline.mapping.credits import credit_memo_total_cents
-from revqb_pipeline.mapping.normalize import record_key, record_token
-from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.credits import sync_credit_applications, sync_credit_memos
-from revqb_pipeline.sync.extract import fetch_children_for_bills, fetch_customers, window_end_inclusive
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
 from revqb_pipeline.sync.payments import (
     APPLY_SOURCE_TYPE,
@@ -39,161 +28,10 @@ from revqb_pipeline.sync.payments import (
     sync_payments,
 )
 from revqb_pipeline.sync.reference import ensure_reference_data
-from revqb_pipeline.sync.stage import stage_customers, stage_records
 from revqb_pipeline.sync.writer import WriteReport
 
 PAYMENT_PAYLOADS = dg.AssetKey(["quickbooks", "payment_payloads"])
 CREDIT_PAYLOADS = dg.AssetKey(["quickbooks", "credit_memo_payloads"])
-PER_ID_CUSTOMER_LIMIT = 25
-
-
-# ----- extract ----------------------------------------------------------------------------------------
-
-
-def _partition_records(
-    client: RevioClient, resource: str, bills: list[dict], context: dg.AssetExecutionContext
-) -> list[dict]:
-    """Records created on the partition's day plus the children of the partition's bills."""
-    start, end = naive_window(context)
-    pk = {"payments": "payment_id", "credits": "credit_memo_id"}[resource]
-    total = "credit_memo_amount" if resource == "credits" else None
-    out = {
-        record_token(r, pk): r
-        for r in getattr(client, resource)(created_start=start, created_end=window_end_inclusive(end))
-    }
-    for rec in fetch_children_for_bills(client, resource, bills, start, end, total_field=total):
-        out[record_token(rec, pk)] = rec
-    if resource == "payments":  # reversal/refund rows need their original (its flags may have changed)
-        for orig in sorted({o for r in out.values() if (o := record_key(r, "original_payment_id"))}):
-            if record_token({pk: orig}, pk) not in out and (rec := _get_or_none(client, "Payments", orig)):
-                out[record_token(rec, pk)] = rec
-    return [out[k] for k in sorted(out)]
-
-
-def _get_or_none(client: RevioClient, resource: str, rid: int) -> dict | None:
-    """One record by id; ``None`` when Rev.io has no such record (a dangling reference in another
-    record, which staging or the payment plan then reports)."""
-    try:
-        return client.get(resource, rid)
-    except RevioError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def _missing_customers(client: RevioClient, store: StagingStore, records: list[dict]) -> list[dict]:
-    """Rev.io customers of ``records`` that are not staged yet (per id when few, else one paged read)."""
-    ids = sorted({c for r in records if (c := record_key(r, "customer_id"))})
-    have = (
-        {int(c["customer_id"]) for c in store.rows_in("stg_customers", "customer_id", ids)} if ids else set()
-    )
-    missing = [i for i in ids if i not in have]
-    if len(missing) <= PER_ID_CUSTOMER_LIMIT:
-        return [c for i in missing if (c := _get_or_none(client, "Customers", i))]
-    return fetch_customers(client, missing)
-
-
-@dg.asset(
-    key=["revio", "payments"],
-    ins={"bills": dg.AssetIn(key=["revio", "bills"])},
-    description="Payments created on the partition's day or posted on its bills (+ originals of reversals).",
-    **EXTRACT,
-)
-@fail_fast
-def revio_payments(
-    context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
-) -> dict[str, list[dict]]:
-    rt = staging.runtime(revio=revio)
-    records = _partition_records(rt.revio, "payments", bills, context)
-    out = {"records": records, "customers": _missing_customers(rt.revio, rt.store, records)}
-    context.add_output_metadata({k: len(v) for k, v in out.items()})
-    return out
-
-
-@dg.asset(
-    key=["revio", "credits"],
-    ins={"bills": dg.AssetIn(key=["revio", "bills"])},
-    description="Credits created on the partition's day or posted on its bills.",
-    **EXTRACT,
-)
-@fail_fast
-def revio_credits(
-    context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
-) -> dict[str, list[dict]]:
-    rt = staging.runtime(revio=revio)
-    records = _partition_records(rt.revio, "credits", bills, context)
-    out = {"records": records, "customers": _missing_customers(rt.revio, rt.store, records)}
-    context.add_output_metadata({k: len(v) for k, v in out.items()})
-    return out
-
-
-# ----- staging ----------------------------------------------------------------------------------------
-
-
-def _stage(
-    staging: StagingResource,
-    pk: str,
-    extract: dict[str, list[dict]],
-    *,
-    table: str,
-    resource: str,
-    source_type: str,
-    key: str,
-    normalize: Any,
-) -> dg.MaterializeResult:
-    rt = staging.runtime()
-    customers = stage_customers(rt.store, rt.ledger, extract["customers"], pk)
-    report = stage_records(
-        rt.store,
-        rt.ledger,
-        table=table,
-        resource=resource,
-        source_type=source_type,
-        pk=key,
-        raws=extract["records"],
-        normalize=normalize,
-        partition_key=pk,
-    )
-    report.quarantined.update({f"customer {k}": v for k, v in customers.quarantined.items()})
-    result = stage_result(report)
-    return dg.MaterializeResult(metadata={**(result.metadata or {}), "customers_staged": customers.inserted})
-
-
-@dg.asset(key=["staging", "payments"], ins={"extract": dg.AssetIn(key=["revio", "payments"])}, **STAGE)
-@fail_fast
-def staging_payments(
-    context: dg.AssetExecutionContext, staging: StagingResource, extract: dict[str, list[dict]]
-) -> dg.MaterializeResult:
-    pk = context.partition_key
-    return _stage(
-        staging,
-        pk,
-        extract,
-        table="stg_payments",
-        resource="Payments",
-        source_type=SOURCE_TYPE,
-        key="payment_id",
-        normalize=partial(norm.normalize_payment, partition_key=pk),
-    )
-
-
-@dg.asset(key=["staging", "credits"], ins={"extract": dg.AssetIn(key=["revio", "credits"])}, **STAGE)
-@fail_fast
-def staging_credits(
-    context: dg.AssetExecutionContext, staging: StagingResource, extract: dict[str, list[dict]]
-) -> dg.MaterializeResult:
-    pk = context.partition_key
-    cfg = staging.runtime().mapping
-    return _stage(
-        staging,
-        pk,
-        extract,
-        table="stg_credits",
-        resource="Credits",
-        source_type=CREDIT_SOURCE_TYPE,
-        key="credit_memo_id",
-        normalize=partial(norm.normalize_credit, partition_key=pk, cfg=cfg),
-    )
 
 
 # ----- payloads ---------------------------------------------------------------------------------------

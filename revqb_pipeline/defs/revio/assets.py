@@ -1,4 +1,9 @@
-"""Extract: raw Rev.io records for one bill-date partition."""
+"""Extract: raw Rev.io records for one bill-date partition, one asset per registry extract step.
+
+Generated from ``revqb_pipeline.entities.REGISTRY``: every record type names the ``revio/<asset>`` that
+reads it and the upstream extract assets it needs (e.g. charges read the day's bills). Each asset returns
+its records by source type (``{"payment": [...], "customer": [...]}``).
+"""
 
 from typing import Any
 
@@ -7,8 +12,8 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions, naive_window
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
-from revqb_pipeline.mapping.normalize import record_key
-from revqb_pipeline.sync.extract import fetch_bills, fetch_children_for_bills, fetch_customers
+from revqb_pipeline.entities import extract_assets
+from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 COMMON: dict[str, Any] = {
@@ -20,57 +25,39 @@ COMMON: dict[str, Any] = {
 }
 
 
-@dg.asset(key=["revio", "bills"], description="Rev.io bills created on the partition's bill date.", **COMMON)
-@fail_fast
-def revio_bills(
-    context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource
-) -> list[dict]:
-    start, end = naive_window(context)
-    bills = fetch_bills(staging.runtime(revio=revio).revio, start, end)
-    context.add_output_metadata({"records": len(bills)})
-    return bills
+def extract_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition:
+    """``revio/<name>``: runs the extract of each record type in ``specs`` and merges what they read."""
+    inputs = sorted({i for s in specs for i in s.extract_inputs})
+
+    @dg.asset(
+        name=name,
+        key_prefix="revio",
+        ins={i: dg.AssetIn(key=["revio", i]) for i in inputs},
+        description=next(s.extract_description for s in specs if s.extract_description),
+        **COMMON,
+    )
+    @fail_fast
+    def _extract(
+        context: dg.AssetExecutionContext,
+        revio: RevioResource,
+        staging: StagingResource,
+        **upstream: Extracted,
+    ) -> Extracted:
+        rt = staging.runtime(revio=revio)
+        start, end = naive_window(context)
+        merged: Extracted = {}
+        for part in upstream.values():
+            merged.update(part)
+        ctx = ExtractContext(rt.revio, rt.store, start, end, merged)
+        out: Extracted = {}
+        for spec in specs:
+            assert spec.extract is not None
+            for source_type, records in spec.extract(ctx).items():
+                out.setdefault(source_type, []).extend(records)
+        context.add_output_metadata({source_type: len(records) for source_type, records in out.items()})
+        return out
+
+    return _extract
 
 
-@dg.asset(
-    key=["revio", "charges"],
-    ins={"bills": dg.AssetIn(key=["revio", "bills"])},
-    description="Charges (recurring, usage, one-time, with their taxes) posted on the partition's bills.",
-    **COMMON,
-)
-@fail_fast
-def revio_charges(
-    context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
-) -> list[dict]:
-    start, end = naive_window(context)
-    client = staging.runtime(revio=revio).revio
-    charges = fetch_children_for_bills(client, "charges", bills, start, end, total_field="invoice_amount")
-    context.add_output_metadata({"records": len(charges)})
-    return charges
-
-
-@dg.asset(
-    key=["revio", "customers"],
-    ins={"bills": dg.AssetIn(key=["revio", "bills"])},
-    description="Customers billed on the partition's date, plus customers created or updated that day.",
-    **COMMON,
-)
-@fail_fast
-def revio_customers(
-    context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource, bills: list[dict]
-) -> list[dict]:
-    start, end = naive_window(context)
-    client = staging.runtime(revio=revio).revio
-    customers = fetch_customers(client, {c for b in bills if (c := record_key(b, "customer_id"))}, start, end)
-    context.add_output_metadata({"records": len(customers)})
-    return customers
-
-
-@dg.asset(key=["revio", "catalog"], description="Rev.io products and product types.", **COMMON)
-@fail_fast
-def revio_catalog(
-    context: dg.AssetExecutionContext, revio: RevioResource, staging: StagingResource
-) -> dict[str, list[dict]]:
-    client = staging.runtime(revio=revio).revio
-    catalog = {"products": list(client.products()), "product_types": list(client.product_types())}
-    context.add_output_metadata({k: len(v) for k, v in catalog.items()})
-    return catalog
+extract_assets_defs = [extract_asset(name, specs) for name, specs in extract_assets().items()]

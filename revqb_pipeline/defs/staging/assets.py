@@ -1,6 +1,9 @@
-"""Staging: normalized Rev.io records (integer cents) in the staging database; malformed ones quarantined."""
+"""Staging: normalized Rev.io records (integer cents) in the staging database; malformed ones quarantined.
 
-from functools import partial
+Generated from ``revqb_pipeline.entities.REGISTRY``: ``staging/<asset>`` stages what ``revio/<asset>``
+read, each record type into its own table with its own normalizer.
+"""
+
 from typing import Any
 
 import dagster as dg
@@ -8,8 +11,9 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import StagingResource
-from revqb_pipeline.mapping import normalize as norm
-from revqb_pipeline.sync.stage import StageReport, stage_customers, stage_records
+from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets
+from revqb_pipeline.sync.spec import EntitySpec, Extracted, StageContext
+from revqb_pipeline.sync.stage import StageReport, stage_extracted
 
 COMMON: dict[str, Any] = {"group_name": "staging", "partitions_def": bill_date_partitions, "kinds": {"sql"}}
 
@@ -19,108 +23,39 @@ def md_cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def _result(report: StageReport) -> dg.MaterializeResult:
+def stage_result(report: StageReport, others: dict[str, int] | None = None) -> dg.MaterializeResult:
+    """Counts, the quarantined records with their reasons, and how many other-type records were staged."""
     metadata: dict[str, Any] = report.metadata()
     if report.quarantined:
         rows = sorted(report.quarantined.items())
         table = "\n".join(f"| {md_cell(rid)} | {md_cell(why)} |" for rid, why in rows)
         metadata["quarantined_records"] = dg.MetadataValue.md("| record | reason |\n|---|---|\n" + table)
+    metadata.update({f"{name}_staged": n for name, n in (others or {}).items()})
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(key=["staging", "catalog"], ins={"catalog": dg.AssetIn(key=["revio", "catalog"])}, **COMMON)
-@fail_fast
-def staging_catalog(
-    context: dg.AssetExecutionContext, staging: StagingResource, catalog: dict[str, list[dict]]
-) -> dg.MaterializeResult:
-    rt = staging.runtime()
-    pk = context.partition_key
-    types = stage_records(
-        rt.store,
-        rt.ledger,
-        table="stg_product_types",
-        resource="ProductTypes",
-        source_type="product_type",
-        pk="product_type_id",
-        raws=catalog["product_types"],
-        normalize=partial(norm.normalize_product_type, cfg=rt.mapping),
-        partition_key=pk,
+def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition:
+    """``staging/<name>``: stages the records ``revio/<name>`` read (other record types first)."""
+    tables = ", ".join(s.staging_table for s in specs)
+
+    @dg.asset(
+        name=name,
+        key_prefix="staging",
+        ins={"extracted": dg.AssetIn(key=["revio", name])},
+        deps=[dg.AssetKey(["staging", d]) for s in specs for d in s.stage_deps],
+        description=f"Rev.io {name} normalized into {tables}; malformed records quarantined with the reason.",
+        **COMMON,
     )
-    products = stage_records(
-        rt.store,
-        rt.ledger,
-        table="stg_products",
-        resource="Products",
-        source_type="product",
-        pk="product_id",
-        raws=catalog["products"],
-        normalize=norm.normalize_product,
-        partition_key=pk,
-    )
-    types.inserted += products.inserted
-    types.updated += products.updated
-    types.unchanged += products.unchanged
-    types.quarantined.update(products.quarantined)
-    return _result(types)
+    @fail_fast
+    def _stage(
+        context: dg.AssetExecutionContext, staging: StagingResource, extracted: Extracted
+    ) -> dg.MaterializeResult:
+        rt = staging.runtime()
+        ctx = StageContext(context.partition_key, rt.mapping, rt.store)
+        report, others = stage_extracted(rt.store, rt.ledger, specs, BY_SOURCE_TYPE, extracted, ctx)
+        return stage_result(report, others)
+
+    return _stage
 
 
-@dg.asset(key=["staging", "customers"], ins={"customers": dg.AssetIn(key=["revio", "customers"])}, **COMMON)
-@fail_fast
-def staging_customers(
-    context: dg.AssetExecutionContext, staging: StagingResource, customers: list[dict]
-) -> dg.MaterializeResult:
-    rt = staging.runtime()
-    return _result(stage_customers(rt.store, rt.ledger, customers, context.partition_key))
-
-
-@dg.asset(key=["staging", "bills"], ins={"bills": dg.AssetIn(key=["revio", "bills"])}, **COMMON)
-@fail_fast
-def staging_bills(
-    context: dg.AssetExecutionContext, staging: StagingResource, bills: list[dict]
-) -> dg.MaterializeResult:
-    rt = staging.runtime()
-    pk = context.partition_key
-    return _result(
-        stage_records(
-            rt.store,
-            rt.ledger,
-            table="stg_bills",
-            resource="Bills",
-            source_type="bill",
-            pk="bill_id",
-            raws=bills,
-            normalize=partial(norm.normalize_bill, partition_key=pk),
-            partition_key=pk,
-        )
-    )
-
-
-@dg.asset(
-    key=["staging", "charges"],
-    ins={"charges": dg.AssetIn(key=["revio", "charges"])},
-    deps=[dg.AssetKey(["staging", "catalog"])],
-    **COMMON,
-)
-@fail_fast
-def staging_charges(
-    context: dg.AssetExecutionContext, staging: StagingResource, charges: list[dict]
-) -> dg.MaterializeResult:
-    rt = staging.runtime()
-    pk = context.partition_key
-    types = {int(r["product_type_id"]): r for r in rt.store.rows("stg_product_types")}
-    products = {int(r["product_id"]): r for r in rt.store.rows("stg_products")}
-    return _result(
-        stage_records(
-            rt.store,
-            rt.ledger,
-            table="stg_charges",
-            resource="Charges",
-            source_type="charge",
-            pk="charge_id",
-            raws=charges,
-            normalize=partial(
-                norm.normalize_charge, product_types=types, partition_key=pk, products=products or None
-            ),
-            partition_key=pk,
-        )
-    )
+staging_assets = [stage_asset(name, specs) for name, specs in extract_assets().items()]

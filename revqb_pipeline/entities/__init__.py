@@ -1,0 +1,64 @@
+"""The registry: every entity revqb syncs, one folder each, listed once here.
+
+Each entity folder declares its Rev.io record types (``SPECS``: resource, primary key, staging table,
+source type, QBO entity, business key, watched fields, normalizer, extract) and its reconciliations
+(``RECONCILERS``). The Dagster extract and staging assets, the change sensor's watch list, the CLI's
+activity days and ``revqb reconcile`` are generated from this list; the engine knows no entity by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from revqb_pipeline.entities import customers, dunning, invoices, journals, payments, taxes
+from revqb_pipeline.sync.reconcile import EntityReconciliation, reconcile_with
+from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline.sync.spec import EntitySpec
+
+#: Entity folders in dependency order (customers before invoices before payments).
+ENTITY_MODULES: tuple[ModuleType, ...] = (customers, invoices, journals, payments, taxes, dunning)
+
+REGISTRY: tuple[EntitySpec, ...] = tuple(spec for module in ENTITY_MODULES for spec in module.SPECS)
+BY_SOURCE_TYPE: dict[str, EntitySpec] = {spec.source_type: spec for spec in REGISTRY}
+RECONCILERS: dict[str, Callable[[Runtime], EntityReconciliation]] = {
+    name: fn for module in ENTITY_MODULES for name, fn in module.RECONCILERS
+}
+
+
+def spec_for(source_type: str) -> EntitySpec:
+    """The registry row of ``source_type`` (KeyError names the known ones)."""
+    try:
+        return BY_SOURCE_TYPE[source_type]
+    except KeyError:
+        raise KeyError(f"unknown source type {source_type!r}; known: {sorted(BY_SOURCE_TYPE)}") from None
+
+
+def watched() -> tuple[EntitySpec, ...]:
+    """Record types whose new or changed records start a sync of their ``created_date`` day."""
+    return tuple(spec for spec in REGISTRY if spec.watched_fields)
+
+
+def extract_assets() -> dict[str, tuple[EntitySpec, ...]]:
+    """``revio/<name>`` / ``staging/<name>`` asset name -> the record types it reads and stages."""
+    out: dict[str, list[EntitySpec]] = {}
+    for spec in REGISTRY:
+        out.setdefault(spec.asset, []).append(spec)
+    return {name: tuple(specs) for name, specs in out.items()}
+
+
+def reconcile(rt: Runtime, entities: list[str] | None = None) -> list[EntityReconciliation]:
+    """Run every registered reconciliation (or the named ones), in registry order."""
+    return reconcile_with(rt, RECONCILERS, entities)
+
+
+__all__ = [
+    "BY_SOURCE_TYPE",
+    "RECONCILERS",
+    "REGISTRY",
+    "EntitySpec",
+    "extract_assets",
+    "reconcile",
+    "spec_for",
+    "watched",
+]

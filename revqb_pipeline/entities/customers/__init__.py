@@ -1,0 +1,46 @@
+"""Customers: Rev.io accounts -> QBO customers (found by account marker, email or name; else created)."""
+
+from __future__ import annotations
+
+from revqb_pipeline.mapping.normalize import normalize_customer
+from revqb_pipeline.mapping.normalize import record_key as _key
+from revqb_pipeline.sync.extract import fetch_customers
+from revqb_pipeline.sync.reconcile import reconcile_customers
+from revqb_pipeline.sync.spec import (
+    EntitySpec,
+    ExtractContext,
+    Extracted,
+    Normalizer,
+    Reconciler,
+    StageContext,
+)
+
+
+def _extract(ctx: ExtractContext) -> Extracted:
+    billed = {c for b in ctx.records("bill") if (c := _key(b, "customer_id"))}
+    return {"customer": fetch_customers(ctx.revio, billed, ctx.start, ctx.end)}
+
+
+def _normalizer(ctx: StageContext) -> Normalizer:
+    return lambda raw: {**normalize_customer(raw), "partition_key": ctx.partition_key}
+
+
+CUSTOMER = EntitySpec(
+    name="customers",
+    source_type="customer",
+    resource="Customers",
+    primary_key="customer_id",
+    staging_table="stg_customers",
+    normalizer=_normalizer,
+    extract=_extract,
+    extract_inputs=("bills",),
+    extract_description=(
+        "Customers billed on the partition's date, plus customers created or updated that day."
+    ),
+    qbo_entity="Customer",
+    business_key="revio:account:<customer_id> in Notes, then email, then display name",
+    list_method="customers",
+)
+
+SPECS = (CUSTOMER,)
+RECONCILERS: tuple[Reconciler, ...] = (("customers", reconcile_customers),)
