@@ -51,6 +51,7 @@ def test_bad_input_is_a_usage_error(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_usage_error_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "revqb_pipeline.cli", "sync", "--since", "2026-13-01"],
@@ -214,6 +215,7 @@ def test_sync_report_exit_codes() -> None:
     assert "1 record(s) quarantined" in SyncReport(quarantined=1).summary()
 
 
+@pytest.mark.slow
 def test_a_permanent_step_failure_prints_its_cause_alone() -> None:
     """``revqb sync`` shows a ``dg.Failure``'s description (what to fix), not the exception's class path."""
     import dagster as dg

@@ -10,6 +10,9 @@ import sys
 import time
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:

@@ -25,6 +25,8 @@ from revqb_pipeline.clients.qbo import BatchOp, QBOClient, quote_value
 from revqb_pipeline.clients.ratelimit import QBORateLimiter
 from revqb_pipeline.models.tokens import MemoryTokenStore
 
+pytestmark = pytest.mark.slow
+
 qbo_app = pytest.importorskip("revqb_sandbox.qbo.app", reason="QBO sandbox (revqb_sandbox.qbo.app) missing")
 from revqb_sandbox.harness import ServedApp, serve_app  # noqa: E402
 from revqb_sandbox.qbo.settings import QBOSandboxSettings  # noqa: E402

@@ -20,6 +20,8 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.clients.revio import RevioClient
 
+pytestmark = pytest.mark.slow
+
 revio_app = pytest.importorskip(
     "revqb_sandbox.revio.app", reason="Rev.io sandbox (revqb_sandbox.revio.app) missing"
 )

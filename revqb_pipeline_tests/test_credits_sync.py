@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline_tests._books import BILL_DAY, assert_books_agree, invoice_balance
 from revqb_pipeline_tests._harness import Pipeline
+
+pytestmark = pytest.mark.slow
 
 
 def test_credit_on_a_paid_bill_and_an_unposted_credit(env: Pipeline) -> None:

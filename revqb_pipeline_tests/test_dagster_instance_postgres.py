@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from revqb_pipeline_tests._postgres import PG_URL, require_postgres
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,9 +12,9 @@ from collections import Counter
 
 import pytest
 
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline.money import to_cents
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline.entities import reconcile
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_sandbox.faults import FaultRule
 

@@ -167,6 +167,7 @@ def doomed_job() -> None:
     explode()
 
 
+@pytest.mark.slow
 def test_run_failure_sensor_sends_one_alert_with_the_run_link(sqlite_url: str) -> None:
     channel_messages: list[str] = []
     slack = SlackReceiver()

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from revqb_pipeline.cli import main
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline.money import to_cents
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline.entities import reconcile
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_pipeline_tests._mappings import DEFAULT_YAML
 

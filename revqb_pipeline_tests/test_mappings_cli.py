@@ -32,6 +32,7 @@ def admin(sb: Sandboxes, path: str, body: dict) -> dict:
     return r.json()
 
 
+@pytest.mark.slow
 def test_init_then_check_then_new_product_then_one_line(
     sb: Sandboxes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -73,6 +74,7 @@ def test_init_then_check_then_new_product_then_one_line(
     assert main(["mappings", "check", "--days", "0", "--mapping", str(out)]) == 0
 
 
+@pytest.mark.slow
 def test_check_reports_a_bad_mapping_file(
     sb: Sandboxes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,9 +10,13 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline_tests._books import BILL_DAY, assert_books_agree, invoice_balance
 from revqb_pipeline_tests._harness import Pipeline
+
+pytestmark = pytest.mark.slow
 
 PAY_DAY = "2026-01-05"
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline_tests._books import BILL_DAY, assert_books_agree, invoice_balance
 from revqb_pipeline_tests._harness import Pipeline
+
+pytestmark = pytest.mark.slow
 
 
 def test_payment_before_invoice_waits_then_applies(env: Pipeline) -> None:

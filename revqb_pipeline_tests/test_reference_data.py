@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from revqb_pipeline.sync.reference import ensure_reference_data
 from revqb_pipeline_tests._harness import pipeline
+
+pytestmark = pytest.mark.slow
 
 
 def test_reference_data_is_created_once_and_existing_items_follow_the_mapping(sqlite_url, tmp_path) -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
 from revqb_pipeline.defs.revenue.assets import revenue_journal, revenue_summary
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline.mapping.journals import expected_net_debits, net_debits_by_account
 from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
 from revqb_pipeline.mapping.revenue import Month
@@ -26,7 +27,6 @@ from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.db import stg_bills, stg_charges, sync_ledger
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.journals import month_summary
-from revqb_pipeline.entities import reconcile
 from revqb_pipeline.sync.reference import clear_reference_cache
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline_tests._mappings import deferred_mapping
@@ -34,6 +34,8 @@ from revqb_sandbox.harness import serve_app
 from revqb_sandbox.qbo.app import create_app
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 from revqb_sandbox.revio.generator import generate
+
+pytestmark = pytest.mark.slow
 
 MONTHS = [Month(2025, 1).add(i) for i in range(12)]
 DEFAULT_MAPPING = Path(__file__).parents[1] / "revqb_pipeline" / "mappings" / "default.yaml"

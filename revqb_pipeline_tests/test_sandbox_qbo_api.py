@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import pytest
+
 from revqb_pipeline_tests._qbo_support import (
     QBO,
     customer,
@@ -14,6 +16,8 @@ from revqb_pipeline_tests._qbo_support import (
     line,
     sandbox,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def test_envelope_ids_numbers_and_headers(qbo: QBO) -> None:

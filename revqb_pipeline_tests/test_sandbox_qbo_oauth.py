@@ -20,6 +20,8 @@ from revqb_pipeline_tests._qbo_support import (
     sandbox,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def _auth_client(client: QBO, **tokens: str) -> AuthClient:
     s = client.settings

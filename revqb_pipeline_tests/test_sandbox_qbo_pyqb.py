@@ -32,6 +32,8 @@ from revqb_sandbox.harness import serve_app
 from revqb_sandbox.qbo.app import create_app
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
+pytestmark = pytest.mark.slow
+
 os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 

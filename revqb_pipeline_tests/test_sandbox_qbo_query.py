@@ -30,6 +30,8 @@ from revqb_pipeline_tests._qbo_support import (
 )
 from revqb_sandbox.harness import serve_app
 
+pytestmark = pytest.mark.slow
+
 
 def _names(resp: dict[str, Any], entity: str = "Customer") -> list[str]:
     return [c.get("DisplayName") or c.get("Name") for c in resp.get(entity, [])]

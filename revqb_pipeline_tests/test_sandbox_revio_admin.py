@@ -19,6 +19,8 @@ from revqb_sandbox.revio.app import create_app
 from revqb_sandbox.revio.jsonenc import loads
 from revqb_sandbox.revio.settings import RevioSandboxSettings
 
+pytestmark = pytest.mark.slow
+
 KEY = {"Ocp-Apim-Subscription-Key": "sandbox-apim-key"}
 AUTH = ("INTEGRATIONS@sandbox", "sandbox-password")
 

@@ -18,6 +18,8 @@ from revqb_sandbox.revio.jsonenc import dumps, loads
 from revqb_sandbox.revio.settings import RevioSandboxSettings
 from revqb_sandbox.revio.state import RevioDataset
 
+pytestmark = pytest.mark.slow
+
 SETTINGS = RevioSandboxSettings(seed=21, customers=40, months=6)
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from revqb_sandbox.servers import build_settings, sandboxes, serve
 
+pytestmark = pytest.mark.slow
+
 
 def _revio(env: dict[str, str]) -> httpx.Client:
     return httpx.Client(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from revqb_pipeline.defs.automation.sensors import plan, revio_changes_sensor, scan, window_start
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
@@ -47,6 +48,7 @@ def test_sensor_is_on_by_default() -> None:
     assert sensor.job_name == "revqb_sync_job"
 
 
+@pytest.mark.slow
 def test_new_records_give_stable_run_keys_and_an_advancing_cursor(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
@@ -79,6 +81,7 @@ def test_new_records_give_stable_run_keys_and_an_advancing_cursor(env: Pipeline)
     assert not tick(env, changed.cursor).run_requests
 
 
+@pytest.mark.slow
 def test_time_budget_leaves_unread_days_for_the_next_tick(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
@@ -92,6 +95,7 @@ def test_time_budget_leaves_unread_days_for_the_next_tick(env: Pipeline) -> None
     assert not requests and cursor["days"] == {}
 
 
+@pytest.mark.slow
 def test_sensor_triggered_run_applies_a_new_payment(env: Pipeline) -> None:
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from revqb_pipeline.cli import main
+from revqb_pipeline.entities import reconcile
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, jurisdiction_of, load_mapping
 from revqb_pipeline.money import to_cents
-from revqb_pipeline.entities import reconcile
 from revqb_pipeline.sync.tax_reconcile import (
     TOTAL_TAX,
     attribute_states,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_sandbox.harness import serve_app
 from revqb_sandbox.revio.app import create_app
 from revqb_sandbox.revio.settings import RevioSandboxSettings
+
+pytestmark = pytest.mark.slow
 
 
 def _labels(client: RevioClient, bill_id: int) -> dict[str, str]:
