@@ -18,9 +18,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.mapping.config import MappingConfig
@@ -43,13 +40,21 @@ from revqb_pipeline.mapping.revenue import (
     lookback_start,
     summarize_month,
 )
-from revqb_pipeline.staging.db import stg_bills, stg_charges
+from revqb_pipeline.staging import Engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.staging.revenue import invoiced_totals, revenue_charge_rows
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
 from revqb_pipeline.sync.reconcile import EntityReconciliation, reconciler
 from revqb_pipeline.sync.reference import RefIds
 from revqb_pipeline.sync.runtime import Runtime
-from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
+from revqb_pipeline.sync.writer import (
+    LedgeredWriter,
+    WriteReport,
+    WriteRequest,
+    create_entity,
+    delete_entity,
+    docnumber_lookup,
+)
 
 log = logging.getLogger("revqb.sync")
 
@@ -57,58 +62,16 @@ log = logging.getLogger("revqb.sync")
 # ----- reading the staging database --------------------------------------------------------------------
 
 
-def _month_filter(month: Month) -> list[sa.ColumnElement[bool]]:
-    first = month.first_day.isoformat()
-    return [
-        stg_bills.c.is_reversed == sa.false(),
-        stg_bills.c.bill_date >= lookback_start(month).first_day.isoformat(),
-        stg_bills.c.bill_date <= month.last_day.isoformat(),
-        sa.or_(stg_bills.c.bill_date >= first, stg_charges.c.end_date >= first),
-    ]
-
-
 def load_month_charges(engine: Engine, month: Month) -> list[RevenueCharge]:
     """Charges that can move revenue or deferred revenue in ``month`` (see the module docstring)."""
-    stmt = (
-        sa.select(
-            stg_charges.c.charge_id,
-            stg_charges.c.charge_kind,
-            stg_charges.c.product_amount_cents,
-            stg_charges.c.start_date,
-            stg_charges.c.end_date,
-            stg_bills.c.bill_id,
-            stg_bills.c.bill_date,
-        )
-        .select_from(stg_charges.join(stg_bills, stg_charges.c.bill_id == stg_bills.c.bill_id))
-        .where(*_month_filter(month))
-        .order_by(stg_charges.c.charge_id)
-    )
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    rows = revenue_charge_rows(engine, lookback_start(month).first_day, month.first_day, month.last_day)
     return [charge_from_rows(r, r) for r in rows]
 
 
 def invoiced_amounts(engine: Engine, month: Month) -> dict[str, int]:
     """Σ tax-excluded charge amounts per charge kind on the month's (non-reversed) bills, straight from SQL,
     plus ``"_bills"``: Σ bill invoice amounts minus Σ charge taxes (the bills' own totals)."""
-    in_month = [
-        stg_bills.c.is_reversed == sa.false(),
-        stg_bills.c.bill_date >= month.first_day.isoformat(),
-        stg_bills.c.bill_date <= month.last_day.isoformat(),
-    ]
-    join = stg_charges.join(stg_bills, stg_charges.c.bill_id == stg_bills.c.bill_id)
-    by_kind = (
-        sa.select(stg_charges.c.charge_kind, sa.func.sum(stg_charges.c.product_amount_cents))
-        .select_from(join)
-        .where(*in_month)
-        .group_by(stg_charges.c.charge_kind)
-    )
-    bills_total = sa.select(sa.func.sum(stg_bills.c.invoice_amount_cents)).where(*in_month)
-    taxes = sa.select(sa.func.sum(stg_charges.c.tax_amount_cents)).select_from(join).where(*in_month)
-    with engine.connect() as conn:
-        out = {str(kind): int(total or 0) for kind, total in conn.execute(by_kind)}
-        out["_bills"] = int(conn.execute(bills_total).scalar() or 0) - int(conn.execute(taxes).scalar() or 0)
-    return out
+    return invoiced_totals(engine, month.first_day, month.last_day)
 
 
 def month_summary(rt: Runtime, month: Month) -> MonthRevenue:
@@ -174,7 +137,7 @@ def ensure_class(qbo: QBOClient, name: str) -> str:
     rows = qbo.query_rows(f"SELECT * FROM Class WHERE Name = '{escaped}'")
     if rows:
         return str(rows[0]["Id"])
-    return str(qbo.create("Class", {"Name": name}, request_id=_rid("Class", name))["Id"])
+    return str(create_entity(qbo, "Class", {"Name": name}, request_id=_rid("Class", name))["Id"])
 
 
 def existing_entries(qbo: QBOClient, doc: str) -> list[dict[str, Any]]:
@@ -193,7 +156,7 @@ def delete_month_entry(qbo: QBOClient, ledger: Ledger, month: Month, doc: str, r
             pass  # already gone
     for qid, entry in sorted(found.items()):
         token = str(entry.get("SyncToken", "0"))
-        qbo.delete(ENTITY, qid, token, request_id=_rid("delete", ENTITY, qid, token))
+        delete_entity(qbo, ENTITY, qid, token, request_id=_rid("delete", ENTITY, qid, token))
         log.info("deleted %s %s (%s): nothing to recognize for %s", ENTITY, qid, doc, month.key)
     if found:
         report.record(month.key, "deleted", f"deleted {', '.join(sorted(found))}")
