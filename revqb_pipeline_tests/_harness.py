@@ -38,6 +38,10 @@ class Pipeline:
     _runtime: Runtime | None = field(default=None, repr=False)
 
     # -- running -----------------------------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        return self.env["REVQB_DB_URL"]
+
     def settings(self) -> RevqbSettings:
         return RevqbSettings.from_env(self.env)
 
