@@ -5,6 +5,9 @@
 - ``env``: the end-to-end harness (``_harness.Pipeline``) over both sandboxes, six customers, frozen clock.
 - ``qbo`` / ``module_qbo``: a logged-in client of one QBO sandbox per module (``_qbo_support``).
 - ``slack`` / ``smtp``: local alert receivers (``_receivers``).
+
+Hypothesis: the ``revqb`` profile (300 examples) for the whole suite, ``revqb-fast`` (40) when the run
+selects ``-m "not slow"``; ``--hypothesis-profile`` overrides both.
 """
 
 from __future__ import annotations
@@ -17,12 +20,29 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_pipeline_tests._postgres import PG_URL, require_postgres
 from revqb_pipeline_tests._qbo_support import QBO, sandbox
 from revqb_pipeline_tests._receivers import SlackReceiver, SmtpReceiver
 from revqb_sandbox.revio.settings import RevioSandboxSettings
+
+_HYPOTHESIS = {
+    "deadline": None,
+    "derandomize": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("revqb", max_examples=300, **_HYPOTHESIS)
+settings.register_profile("revqb-fast", max_examples=40, **_HYPOTHESIS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fewer hypothesis examples in the fast suite (``-m "not slow"``)."""
+    if config.getoption("hypothesis_profile", None):
+        return
+    fast = "not slow" in (config.getoption("markexpr", "") or "")
+    settings.load_profile("revqb-fast" if fast else "revqb")
 
 
 @pytest.fixture

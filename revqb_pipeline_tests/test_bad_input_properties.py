@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from revqb_pipeline.mapping import normalize as norm
@@ -238,13 +238,7 @@ def test_valid_dataset_maps_without_quarantine() -> None:
     assert baseline()
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(corruption())
+@given(corruption())  # examples, deadline: the conftest's hypothesis profile (300; 40 in the fast suite)
 def test_one_corrupted_field_is_mapped_or_quarantined_naming_the_field(
     case: tuple[str, int, list[str], Any],
 ) -> None:
