@@ -35,12 +35,10 @@ from email.message import EmailMessage
 from typing import Protocol
 
 import httpx
-import sqlalchemy as sa
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Engine
 
-from revqb_pipeline.staging._sql import chunks, dialect_insert
-from revqb_pipeline.staging.db import alerts_sent, utcnow, write_begin
+from revqb_pipeline.staging import Engine
+from revqb_pipeline.staging.alerts import KEY_LEN, SentAlerts
 
 log = logging.getLogger("revqb.notify")
 
@@ -238,65 +236,29 @@ class NotifySettings(BaseModel):
 
 
 class AlertLog:
-    """The ``alerts_sent`` table: which alert keys were already sent (or are being sent)."""
+    """Which alerts were already sent or are being sent (``alerts_sent``, through ``staging/alerts.py``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._table = SentAlerts(engine)
 
     def sent(self, keys: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(keys))
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunks(wanted, 500):
-                stmt = sa.select(alerts_sent.c.alert_key).where(alerts_sent.c.alert_key.in_(chunk))
-                found.update(conn.execute(stmt).scalars())
-        return found
+        return self._table.sent(keys)
 
     def claim(self, alerts: Sequence[Alert]) -> list[Alert]:
-        """Insert the keys not seen yet (channel ``sending``); returns the alerts this caller owns."""
-        fresh = [
-            a for a in {a.key: a for a in alerts}.values() if a.key not in self.sent([a.key for a in alerts])
-        ]
+        """Record the keys not seen yet (channel ``sending``); returns the alerts this caller owns."""
+        seen = self.sent([a.key for a in alerts])
+        fresh = [a for a in {a.key: a for a in alerts}.values() if a.key not in seen]
         if not fresh:
             return []
-        now = utcnow()
-        owned: set[str] = set()
-        with write_begin(self.engine) as conn:
-            for chunk in chunks(fresh, 200):
-                stmt = (
-                    dialect_insert(conn.dialect.name, alerts_sent)
-                    .values(
-                        [
-                            {
-                                "alert_key": a.key[:255],
-                                "channel": "sending",
-                                "sent_at": now,
-                                "summary": a.text[:500],
-                            }
-                            for a in chunk
-                        ]
-                    )
-                    .on_conflict_do_nothing(index_elements=["alert_key"])
-                    .returning(alerts_sent.c.alert_key)
-                )
-                owned.update(conn.execute(stmt).scalars())
-        return [a for a in fresh if a.key[:255] in owned]
+        owned = self._table.claim([(a.key, a.text) for a in fresh])
+        return [a for a in fresh if a.key[:KEY_LEN] in owned]
 
     def settle(self, alerts: Sequence[Alert], channel: str) -> None:
-        keys = [a.key[:255] for a in alerts]
-        with write_begin(self.engine) as conn:
-            for chunk in chunks(keys, 500):
-                conn.execute(
-                    sa.update(alerts_sent)
-                    .where(alerts_sent.c.alert_key.in_(chunk))
-                    .values(channel=channel[:32], sent_at=utcnow())
-                )
+        self._table.settle([a.key for a in alerts], channel)
 
     def release(self, alerts: Sequence[Alert]) -> None:
-        keys = [a.key[:255] for a in alerts]
-        with write_begin(self.engine) as conn:
-            for chunk in chunks(keys, 500):
-                conn.execute(sa.delete(alerts_sent).where(alerts_sent.c.alert_key.in_(chunk)))
+        self._table.release([a.key for a in alerts])
 
 
 @dataclass

@@ -24,9 +24,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from revqb_pipeline.clients.errors import (
     OAuthError,
     QBOAuthError,
@@ -49,9 +46,10 @@ from revqb_pipeline.mapping.dunning import (
 )
 from revqb_pipeline.mapping.hashing import payload_hash
 from revqb_pipeline.notify import Alert, Notifier, NotifyResult
-from revqb_pipeline.staging._sql import chunks, upsert_statement
-from revqb_pipeline.staging.db import dunning_state, utcnow, write_begin
+from revqb_pipeline.staging import Engine
+from revqb_pipeline.staging.dunning import latest_transitions, load_dunning_states, save_dunning_states
 from revqb_pipeline.staging.ledger import Intent, Ledger, LedgerError, LedgerStatus
+from revqb_pipeline.sync.writer import update_entity
 
 log = logging.getLogger("revqb.sync.dunning")
 
@@ -96,43 +94,36 @@ class DunningReport:
 def load_states(engine: Engine) -> dict[str, tuple[StatusSnapshot, str | None]]:
     """Recorded snapshots (and the last transition's alert text) by customer id."""
     out: dict[str, tuple[StatusSnapshot, str | None]] = {}
-    with engine.connect() as conn:
-        for r in conn.execute(sa.select(dunning_state)):
-            snap = StatusSnapshot(
-                state=CollectionState(r.state),
-                step=r.step,
-                since=date.fromisoformat(r.since) if r.since else None,
-                overdue_cents=int(r.overdue_cents or 0),
-                seq=int(r.seq or 0),
-            )
-            out[str(r.customer_id)] = (snap, r.transition)
+    for r in load_dunning_states(engine):
+        snap = StatusSnapshot(
+            state=CollectionState(r.state),
+            step=r.step,
+            since=date.fromisoformat(r.since) if r.since else None,
+            overdue_cents=r.overdue_cents,
+            seq=r.seq,
+        )
+        out[r.customer_id] = (snap, r.transition)
     return out
 
 
 def save_states(engine: Engine, rows: list[tuple[StatusSnapshot, AccountFacts, Transition | None]]) -> None:
     """Upsert changed snapshots (one transaction)."""
-    if not rows:
-        return
-    now = utcnow()
-    values = []
-    for snap, facts, tr in rows:
-        value: dict[str, Any] = {
-            "customer_id": facts.customer_id,
-            "state": snap.state.value,
-            "step": snap.step,
-            "since": snap.since.isoformat() if snap.since else None,
-            "overdue_cents": snap.overdue_cents,
-            "seq": snap.seq,
-            "display_name": facts.display_name[:500],
-            "transition": tr.describe() if tr else None,
-            "changed_at": now,
-            "updated_at": now,
-        }
-        values.append(value)
-    with write_begin(engine) as conn:
-        stmt = upsert_statement(conn.dialect.name, dunning_state, ["customer_id"])
-        for chunk in chunks(values, 200):
-            conn.execute(stmt, list(chunk))
+    save_dunning_states(
+        engine,
+        [
+            {
+                "customer_id": facts.customer_id,
+                "state": snap.state.value,
+                "step": snap.step,
+                "since": snap.since.isoformat() if snap.since else None,
+                "overdue_cents": snap.overdue_cents,
+                "seq": snap.seq,
+                "display_name": facts.display_name[:500],
+                "transition": tr.describe() if tr else None,
+            }
+            for snap, facts, tr in rows
+        ],
+    )
 
 
 # ----- applying a note -----------------------------------------------------------------------------------
@@ -225,7 +216,7 @@ class _Applier:
 
     def _update(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         try:
-            return self.qbo.update("Customer", body, request_id=request_id)
+            return update_entity(self.qbo, "Customer", body, request_id=request_id)
         except QBOError as exc:
             if exc.code == "6220" and body.get("Active") is False:
                 # cannot deactivate a customer with an open balance: keep it active, still write the note
@@ -233,7 +224,7 @@ class _Applier:
                 body = {k: v for k, v in body.items() if k != "Active"}
                 if "Notes" not in body:
                     raise
-                return self.qbo.update("Customer", body, request_id=uuid.uuid4().hex[:20])
+                return update_entity(self.qbo, "Customer", body, request_id=uuid.uuid4().hex[:20])
             raise
 
 
@@ -329,9 +320,7 @@ def _apply_notes(
 
 def pending_alerts(engine: Engine) -> list[Alert]:
     """An alert for the latest transition of every account (the notifier drops the ones already sent)."""
-    stmt = sa.select(dunning_state.c.customer_id, dunning_state.c.seq, dunning_state.c.transition).where(
-        dunning_state.c.seq > 0, dunning_state.c.transition.is_not(None)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(stmt.order_by(dunning_state.c.customer_id)).all()
-    return [Alert(key=f"dunning:{cid}:{seq}", kind="dunning", text=text) for cid, seq, text in rows]
+    return [
+        Alert(key=f"dunning:{cid}:{seq}", kind="dunning", text=text)
+        for cid, seq, text in latest_transitions(engine)
+    ]
