@@ -32,9 +32,9 @@ from benchmarks.common import (
     limit_minimum_minutes,
     ratio,
 )
+from benchmarks.sandbox_run import SandboxRun, sandbox_run
 from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for, reset_limiters
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
 REVIO_PER_MINUTE = 500
@@ -67,7 +67,7 @@ class PassFigures:
     ok: bool = True
 
 
-def revio_request_count(p: Pipeline) -> int:
+def revio_request_count(p: SandboxRun) -> int:
     """Requests the Rev.io sandbox admitted so far (its daily-quota counter; -1 when unavailable)."""
     limiter = getattr(getattr(p.sb.revio_app.state, "sandbox", None), "limiter", None)
     windows = getattr(limiter, "windows", None)
@@ -76,7 +76,7 @@ def revio_request_count(p: Pipeline) -> int:
     return sum(int(w[3]) for w in windows.values())
 
 
-def step_seconds(p: Pipeline, run_ids: list[str]) -> dict[str, float]:
+def step_seconds(p: SandboxRun, run_ids: list[str]) -> dict[str, float]:
     """Seconds per Dagster step (asset) summed over ``run_ids``, from STEP_START to success/failure."""
     totals: dict[str, float] = defaultdict(float)
     for run_id in run_ids:
@@ -99,7 +99,7 @@ def _limiter_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, f
     return out
 
 
-def run_pass(p: Pipeline, partitions: list[str], limiter: QBORateLimiter, *, quiet: bool) -> PassFigures:
+def run_pass(p: SandboxRun, partitions: list[str], limiter: QBORateLimiter, *, quiet: bool) -> PassFigures:
     """Run the sync job once over ``partitions`` and collect the counters it moved."""
     counter = _Count429()
     logging.getLogger("revqb.revio").addHandler(counter)
@@ -174,9 +174,8 @@ def bench_billing(
         retry_after_s=1,
     )
     tmp = Path(tempfile.mkdtemp(prefix="revqb-bench-"))
-    with pipeline(
+    with sandbox_run(
         f"sqlite:///{tmp / 'revqb.db'}",
-        tmp,
         customers=customers,
         seed=seed,
         time_scale=time_scale,

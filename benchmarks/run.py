@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 DEFAULT_CUSTOMERS = 1300  # ~1,040 bills over two bill dates with the default seed
 QUICK_CUSTOMERS = 250  # ~200 bills
@@ -42,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # revqb_pipeline_tests (the harness)
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("revqb").setLevel(logging.ERROR)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")

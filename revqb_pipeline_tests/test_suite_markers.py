@@ -170,3 +170,17 @@ def test_marked(world): ...
         "test_subprocess",
         "test_thread",
     }
+
+
+def test_benchmarks_do_not_import_the_test_package() -> None:
+    root = HERE.parent / "benchmarks"
+    importers = [p.name for p in sorted(root.glob("*.py")) if "revqb_pipeline_tests" in _imported(p)]
+    assert not importers, importers
+
+
+def _imported(path: Path) -> set[str]:
+    """Top-level package names ``path`` imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    return {n.split(".")[0] for n in names}
