@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test lint bench validate clean
+.PHONY: install demo dev test test-fast lint bench validate clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(MAKE) validate
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# Everything that starts no sandbox and no Dagster job (the `slow` marker); seconds, see the README.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
