@@ -1,4 +1,4 @@
-"""``revqb retry`` and ``revqb dunning`` (imported lazily by revqb_pipeline/cli.py)."""
+"""``revqb retry`` and ``revqb dunning`` (imported lazily by cli/_app.py)."""
 
 from __future__ import annotations
 

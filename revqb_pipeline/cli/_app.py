@@ -503,13 +503,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from revqb_pipeline.cli_ops import cmd_retry as run
+    from revqb_pipeline.cli._ops import cmd_retry as run
 
     return run(args)
 
 
 def cmd_dunning(args: argparse.Namespace) -> int:
-    from revqb_pipeline.cli_ops import cmd_dunning as run
+    from revqb_pipeline.cli._ops import cmd_dunning as run
 
     return run(args)
 
@@ -823,7 +823,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_CONFIG
         _err(f"revqb: unexpected error: {type(exc).__name__}: {_one_line(exc)} (--debug shows the traceback)")
         return EXIT_FAILURE
-
-
-if __name__ == "__main__":
-    sys.exit(main())
