@@ -52,7 +52,7 @@ def test_sync_job_covers_every_layer_and_the_blocking_check() -> None:
 
 
 def test_pipeline_never_imports_the_sandbox() -> None:
-    """Loading every definition pulls in no sandbox module; only cli/_app.py names it (lazily)."""
+    """Loading every definition pulls in no sandbox module; only cli/_sandbox.py names it (lazily)."""
     code = (
         "import sys, revqb_pipeline.definitions as d; d.defs(); "
         "print(sorted(m for m in sys.modules if m.startswith('revqb_sandbox')))"
@@ -63,4 +63,4 @@ def test_pipeline_never_imports_the_sandbox() -> None:
     mentions = {
         p.relative_to(package).as_posix() for p in package.rglob("*.py") if "revqb_sandbox" in p.read_text()
     }
-    assert mentions <= {"cli/_app.py"}
+    assert mentions <= {"cli/_sandbox.py"}

@@ -12,7 +12,7 @@ import pytest
 
 from revqb_pipeline.cli import main
 from revqb_pipeline.mapping.config import load_mapping
-from revqb_pipeline.sync.mappings_cli import RevioSnapshot, starter_yaml
+from revqb_pipeline.mapping.starter import RevioSnapshot, starter_yaml
 from revqb_sandbox.servers import Sandboxes, sandboxes
 
 

@@ -1,29 +1,40 @@
-"""The ``revqb`` command line (entry point :func:`main`; ``python -m revqb_pipeline.cli`` runs it too)."""
+"""The ``revqb`` command line (entry point :func:`main`; ``python -m revqb_pipeline.cli`` runs it too).
 
-from revqb_pipeline.cli._app import (
+Modules by concern: ``_app`` (parser, :func:`main`, exit codes of errors), ``_signals`` (SIGINT/SIGTERM),
+``_runs`` (Dagster runs per partition), ``_sync``, ``_sandbox`` (sandbox and demo), ``_status`` (status and
+reconcile), ``_ops`` (retry and dunning), ``_mappings``, ``_tokens``, ``_check``; ``_common`` and ``_args``
+are shared. Importing this package stays cheap: Dagster and the clients load when a command runs.
+"""
+
+from revqb_pipeline.cli._app import build_parser, main
+from revqb_pipeline.cli._common import (
+    EXIT_CONFIG,
     EXIT_FAILURE,
+    EXIT_OK,
     EXIT_RECORDS,
     SOURCE_TYPES,
-    SyncReport,
-    _step_failure_line,
-    _stopped,
-    activity_dates,
-    graceful_signals,
-    local_instance,
-    main,
+    UsageError,
     require,
-    run_partitions,
     settings_or_exit,
 )
+from revqb_pipeline.cli._runs import SyncReport, _step_failure_line, local_instance, run_partitions
+from revqb_pipeline.cli._signals import STOP, Interrupted, StopSignal, graceful_signals
+from revqb_pipeline.cli._sync import activity_dates
 
 __all__ = [
+    "EXIT_CONFIG",
     "EXIT_FAILURE",
+    "EXIT_OK",
     "EXIT_RECORDS",
     "SOURCE_TYPES",
+    "STOP",
+    "Interrupted",
+    "StopSignal",
     "SyncReport",
+    "UsageError",
     "_step_failure_line",
-    "_stopped",
     "activity_dates",
+    "build_parser",
     "graceful_signals",
     "local_instance",
     "main",

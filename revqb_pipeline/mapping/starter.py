@@ -1,27 +1,19 @@
-"""``revqb mappings check`` and ``revqb mappings init``: the mapping file against the live Rev.io data.
+"""The starter mapping file ``revqb mappings init`` writes, from what Rev.io holds (pure: no I/O).
 
-``check`` reads the Rev.io catalog (products, product types, payment methods) and the recent charges, credits
-and payments through the Rev.io client and lists what the mapping file lacks (``mapping/checks.py``); it
-exits 1 when anything current records need is missing. ``init`` writes a commented starter mapping file
-from the Rev.io catalog (and the tax classes / payment methods recent records use) that loads as is.
+:class:`RevioSnapshot` is the Rev.io catalog and recent records (read by the CLI); :func:`starter_yaml`
+turns it into a commented mapping file that loads with ``load_mapping`` as is.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import yaml
-
-from revqb_pipeline.clients.revio import RevioClient
-from revqb_pipeline.mapping.checks import CompletenessReport, completeness_from_revio
-from revqb_pipeline.mapping.config import MappingConfig, MappingConfigError, load_mapping, parse_mapping
 
 Row = dict[str, Any]
 
@@ -37,32 +29,6 @@ class RevioSnapshot:
     credits: list[Row] = field(default_factory=list)
     payments: list[Row] = field(default_factory=list)
 
-
-def read_revio(revio: RevioClient, since: datetime | None) -> RevioSnapshot:
-    """The catalog plus the charges, credits and payments created since ``since`` (all when ``None``)."""
-    return RevioSnapshot(
-        products=list(revio.products()),
-        product_types=list(revio.product_types()),
-        payment_methods=list(revio.payment_methods()),
-        charges=list(revio.charges(created_start=since)),
-        credits=list(revio.credits(created_start=since)),
-        payments=list(revio.payments(created_start=since)),
-    )
-
-
-def check_snapshot(cfg: MappingConfig, snap: RevioSnapshot) -> CompletenessReport:
-    return completeness_from_revio(
-        cfg,
-        products=snap.products,
-        product_types=snap.product_types,
-        charges=snap.charges,
-        credits=snap.credits,
-        payments=snap.payments,
-        payment_methods=snap.payment_methods,
-    )
-
-
-# ----- starter file -----------------------------------------------------------------------------------
 
 _KIND_ACCOUNT = {"recurring": "Recurring Revenue", "usage": "Usage Revenue", "one_time": "One-time Revenue"}
 _TAX_ACCOUNT = "Telecom Taxes Payable"
@@ -247,67 +213,3 @@ def starter_yaml(snap: RevioSnapshot, today: date | None = None) -> str:
     ]
     out += [f"    {kind}: {{account: {_q(acct)}, deferred: false}}" for kind, acct in _KIND_ACCOUNT.items()]
     return "\n".join(out) + "\n"
-
-
-# ----- commands ---------------------------------------------------------------------------------------
-
-
-def _since(args: argparse.Namespace) -> datetime | None:
-    if getattr(args, "since", None):
-        return datetime.combine(date.fromisoformat(args.since), datetime.min.time())
-    days = getattr(args, "days", None)
-    if days is None or days <= 0:
-        return None
-    return datetime.combine(date.today() - timedelta(days=days), datetime.min.time())
-
-
-def cmd_mappings_check(args: argparse.Namespace) -> int:
-    """Exit 0 when the mapping covers the Rev.io data, 1 when something is missing, 2 for a bad file."""
-    from revqb_pipeline.preflight import ensure_ready, load_settings
-
-    settings = load_settings()
-    path = args.mapping or settings.mapping_file
-    try:
-        cfg = load_mapping(path)
-    except MappingConfigError as exc:
-        for where, message in exc.issues:  # one line each: file:line: key: problem
-            print(f"{where}: {message}", flush=True)
-        return 2
-    ensure_ready(settings, need_qbo=False, need_db=False, need_mapping=False)
-    from revqb_pipeline.sync.runtime import build_revio
-
-    with build_revio(settings) as revio:
-        report = check_snapshot(cfg, read_revio(revio, _since(args)))
-    if args.json:
-        print(json.dumps(report.as_dict(args.strict), indent=2), flush=True)
-    else:
-        print(
-            f"mapping file: {path or 'revqb_pipeline/mappings/default.yaml (packaged default)'}", flush=True
-        )
-        print(report.format(strict=args.strict, verbose=args.verbose), flush=True)
-    return 0 if report.ok(args.strict) else 1
-
-
-def cmd_mappings_init(args: argparse.Namespace) -> int:
-    """Write the starter file (stdout without --output); refuses to overwrite without --force."""
-    from revqb_pipeline.preflight import ensure_ready, load_settings
-
-    settings = load_settings()
-    ensure_ready(settings, need_qbo=False, need_db=False, need_mapping=False)
-    from revqb_pipeline.sync.runtime import build_revio
-
-    with build_revio(settings) as revio:
-        snap = read_revio(revio, _since(args))
-    text = starter_yaml(snap)
-    parse_mapping(yaml.safe_load(text), "starter mapping")  # never write a file that does not load
-    if not args.output:
-        print(text, end="", flush=True)
-        return 0
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        print(f"{out} exists; pass --force to overwrite it", flush=True)
-        return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}: review it, then run `revqb mappings check --mapping {out}`", flush=True)
-    return 0

@@ -1,0 +1,67 @@
+"""``revqb status`` (the ledger, with reasons) and ``revqb reconcile`` (Rev.io against QBO)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from revqb_pipeline.cli._common import EXIT_FAILURE, EXIT_OK, require, say, settings_or_exit
+
+STATUSES = ("synced", "pending", "in_flight", "waiting", "failed", "quarantined", "voided")
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Counts and totals per entity on both sides; exit 1 when they disagree."""
+    from revqb_pipeline.sync.reconcile import format_table, reconcile
+    from revqb_pipeline.sync.runtime import Runtime
+
+    settings = settings_or_exit()
+    require(settings, db_must_exist=True)
+    results = reconcile(Runtime(settings), args.entity or None)
+    if args.json:
+        say(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        say(format_table(results))
+    return EXIT_OK if all(r.agrees for r in results) else EXIT_FAILURE
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Ledger counts per source type and status, then the records that need attention."""
+    from revqb_pipeline.sync.runtime import Runtime
+
+    settings = settings_or_exit()
+    require(settings, need_revio=False, need_qbo=False, need_mapping=False, db_must_exist=True)
+    rt = Runtime(settings)
+    summary = rt.ledger.summary()
+    if args.json:
+        problems = [
+            {
+                "source_type": r.source_type,
+                "source_id": r.source_id,
+                "status": str(r.status),
+                "reason": r.last_error,
+            }
+            for r in rt.ledger.problems()
+            if not args.type or r.source_type == args.type
+        ]
+        if args.type:
+            summary = {k: v for k, v in summary.items() if k == args.type}
+        say(json.dumps({"summary": summary, "problems": problems}, indent=2, default=str))
+        return EXIT_OK
+    say(f"{'type':<20}" + "".join(f"{s:>12}" for s in STATUSES))
+    for source_type in sorted(summary):
+        if args.type and source_type != args.type:
+            continue
+        counts = summary[source_type]
+        say(f"{source_type:<20}" + "".join(f"{counts.get(s, 0):>12}" for s in STATUSES))
+    if args.type and args.type not in summary:
+        say(f"(no {args.type} records in the ledger)")
+    problems = [r for r in rt.ledger.problems() if not args.type or r.source_type == args.type]
+    if problems:
+        say("\nneeds attention:")
+        for r in problems[: args.limit]:
+            code = f" [{r.last_error_code}]" if r.last_error_code else ""
+            say(f"  {r.source_type} {r.source_id}: {r.status}{code} {r.last_error or ''}")
+        if len(problems) > args.limit:
+            say(f"  ... {len(problems) - args.limit} more (--limit)")
+    return EXIT_OK
