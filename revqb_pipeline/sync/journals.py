@@ -44,7 +44,7 @@ from revqb_pipeline.staging import Engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.revenue import invoiced_totals, revenue_charge_rows
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
-from revqb_pipeline.sync.reconcile import EntityReconciliation, reconciler
+from revqb_pipeline.sync.reconcile import EntityReconciliation
 from revqb_pipeline.sync.reference import RefIds
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import (
@@ -209,7 +209,6 @@ def post_month_journal(rt: Runtime, month: Month, refs: RefIds) -> WriteReport:
 # ----- reconciliation --------------------------------------------------------------------------------------
 
 
-@reconciler("journals")
 def reconcile_journals(rt: Runtime) -> EntityReconciliation:
     """Each month's JournalEntry in QBO equals what the staged charges imply now (one entry per month).
 

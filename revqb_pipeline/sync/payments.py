@@ -26,7 +26,7 @@ from revqb_pipeline.money import from_cents, to_cents
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.customers import sync_customers
-from revqb_pipeline.sync.reconcile import EntityReconciliation, reconciler
+from revqb_pipeline.sync.reconcile import EntityReconciliation
 from revqb_pipeline.sync.reference import RefIds
 from revqb_pipeline.sync.refs import (
     CREDIT_SOURCE_TYPE,
@@ -583,7 +583,6 @@ def _qbo_payments_by_marker(rt: Runtime, prefix: str) -> dict[str, list[dict[str
     return out
 
 
-@reconciler("payments")
 def reconcile_payments(rt: Runtime) -> EntityReconciliation:
     """Each staged Rev.io payment that should be in QBO has exactly one live QBO Payment carrying its marker,
     for its net amount; bounced / fully refunded ones have none."""
@@ -621,7 +620,6 @@ def reconcile_payments(rt: Runtime) -> EntityReconciliation:
     return rec
 
 
-@reconciler("credits")
 def reconcile_credits(rt: Runtime) -> EntityReconciliation:
     """One QBO CreditMemo per staged Rev.io credit (DocNumber) with the credit's amount, and at most one live
     application Payment per credit."""
@@ -653,7 +651,6 @@ def reconcile_credits(rt: Runtime) -> EntityReconciliation:
     return rec
 
 
-@reconciler("balances")
 def reconcile_balances(rt: Runtime) -> EntityReconciliation:
     """QBO invoice Balance = Rev.io's outstanding on the bill, and QBO customer Balance = Rev.io's balance
     (minus charges not on a bill yet, which reach QBO only with their bill), to the cent, read live."""
