@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import timedelta
 from fractions import Fraction
 
-from revqb_pipeline.mapping.revenue import Month, RevenueCharge
+from revqb_pipeline.entities.journals.revenue import Month, RevenueCharge
 
 
 def _round_half_away(x: Fraction) -> int:

@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from revqb_pipeline.entities.customers.mapping import customer_payload
+from revqb_pipeline.entities.invoices.sync import build_invoice_payloads
+from revqb_pipeline.entities.payments.sync import WorkingSet, build_documents
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.mapping.checks import invoice_check_failures
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping
-from revqb_pipeline.mapping.customers import customer_payload
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.money import MoneyError, to_cents
-from revqb_pipeline.sync.invoices import build_invoice_payloads
-from revqb_pipeline.sync.payments import WorkingSet, build_documents
 from revqb_pipeline.sync.stage import record_id_of
 from revqb_sandbox.revio.generator import generate
 

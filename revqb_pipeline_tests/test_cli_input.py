@@ -82,8 +82,12 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_source_types_cover_every_ledger_type_the_code_writes() -> None:
     """The --type list is the ledger's source types (the SOURCE_TYPE constants of sync/ and mapping/)."""
-    from revqb_pipeline.mapping import journals
-    from revqb_pipeline.sync import customers, dunning, invoices, payments, refs
+    from revqb_pipeline.entities.customers import sync as customers
+    from revqb_pipeline.entities.dunning import sync as dunning
+    from revqb_pipeline.entities.invoices import sync as invoices
+    from revqb_pipeline.entities.journals import mapping as journals
+    from revqb_pipeline.entities.payments import sync as payments
+    from revqb_pipeline.sync import resolver as refs
 
     written = {
         customers.SOURCE_TYPE,

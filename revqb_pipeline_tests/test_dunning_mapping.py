@@ -1,4 +1,4 @@
-"""Pure collection-state derivation, transitions and the QBO note line (mapping/dunning.py)."""
+"""Pure collection-state derivation, transitions and the QBO note line (entities/dunning/mapping.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from revqb_pipeline.mapping.config import DunningConfig
-from revqb_pipeline.mapping.dunning import (
+from revqb_pipeline.entities.dunning.mapping import (
     CollectionState,
     StatusSnapshot,
     account_facts,
@@ -20,6 +19,7 @@ from revqb_pipeline.mapping.dunning import (
     replace_status_line,
     status_line,
 )
+from revqb_pipeline.mapping.config import DunningConfig
 
 CFG = DunningConfig()
 DAY = date(2026, 3, 10)

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.entities.customers.sync import sync_customers
+from revqb_pipeline.entities.dunning.sync import SOURCE_TYPE, sync_collection_status
 from revqb_pipeline.mapping.normalize import normalize_customer
 from revqb_pipeline.notify import Notifier
 from revqb_pipeline.settings import RevqbSettings
-from revqb_pipeline.sync.customers import sync_customers
-from revqb_pipeline.sync.dunning import SOURCE_TYPE, sync_collection_status
 from revqb_pipeline.sync.failures import alert_new_failures, failure_queue
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline_tests._receivers import SlackReceiver, SmtpReceiver

@@ -11,6 +11,8 @@ import pandera.errors
 import pytest
 import yaml
 
+from revqb_pipeline.entities.invoices.mapping import invoice_payload
+from revqb_pipeline.entities.invoices.sync import symbolic_item_refs
 from revqb_pipeline.mapping.checks import (
     MappedInvoiceLines,
     completeness_from_revio,
@@ -21,8 +23,6 @@ from revqb_pipeline.mapping.checks import (
     unmapped_summary,
 )
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping, parse_mapping
-from revqb_pipeline.mapping.invoices import invoice_payload
-from revqb_pipeline.sync.invoices import symbolic_item_refs
 
 
 @pytest.fixture(scope="module")

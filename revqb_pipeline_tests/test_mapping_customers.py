@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from revqb_pipeline.mapping.config import MappingConfig, load_mapping
-from revqb_pipeline.mapping.customers import (
+from revqb_pipeline.entities.customers.mapping import (
     CustomerIndex,
     clean_display_name,
     customer_payload,
@@ -16,6 +15,7 @@ from revqb_pipeline.mapping.customers import (
     merge_notes,
     resolve_display_name_collision,
 )
+from revqb_pipeline.mapping.config import MappingConfig, load_mapping
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from revqb_pipeline.entities.invoices.mapping import invoice_payload, invoice_update_payload, line_qty_price
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
 from revqb_pipeline.mapping.hashing import payload_hash
-from revqb_pipeline.mapping.invoices import invoice_payload, invoice_update_payload, line_qty_price
 from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
 
 

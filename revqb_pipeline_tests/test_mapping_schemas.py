@@ -9,8 +9,8 @@ import pandas as pd
 import pandera.errors
 import pytest
 
+from revqb_pipeline.entities.invoices.mapping import invoice_payload
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping
-from revqb_pipeline.mapping.invoices import invoice_payload
 from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
 from revqb_pipeline.mapping.schemas import (
     BillTotals,

@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from revqb_pipeline.mapping.config import load_mapping
-from revqb_pipeline.mapping.credits import credit_memo_payload, credit_memo_total_cents
-from revqb_pipeline.mapping.errors import MappingMissing
-from revqb_pipeline.mapping.payments import (
+from revqb_pipeline.entities.payments.credit_mapping import credit_memo_payload, credit_memo_total_cents
+from revqb_pipeline.entities.payments.mapping import (
     allocate,
     allocate_bill,
     credit_application_payload,
@@ -20,6 +18,8 @@ from revqb_pipeline.mapping.payments import (
     payment_update_payload,
     plan_payments,
 )
+from revqb_pipeline.mapping.config import load_mapping
+from revqb_pipeline.mapping.errors import MappingMissing
 
 CFG = load_mapping()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from revqb_pipeline.sync.reference import ensure_reference_data
+from revqb_pipeline.sync.reference_data import ensure_reference_data
 from revqb_pipeline_tests._harness import pipeline
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.defs.revenue import checks
 from revqb_pipeline.defs.revenue.assets import JOURNAL, SUMMARY, revenue_journal, revenue_summary
 from revqb_pipeline.defs.revenue.schedules import month_end_revenue_job, month_end_revenue_schedule
+from revqb_pipeline.entities.journals.mapping import journal_payload
+from revqb_pipeline.entities.journals.revenue import Month, RevenueCharge, summarize_month
 from revqb_pipeline.mapping.config import RevenueConfig, RevenueKind
-from revqb_pipeline.mapping.journals import journal_payload
-from revqb_pipeline.mapping.revenue import Month, RevenueCharge, summarize_month
 
 CFG = RevenueConfig(
     by_charge_kind={
@@ -182,7 +182,7 @@ def test_monthly_assets_have_no_dependency_on_daily_assets():
 
 def test_journals_reconciler_is_registered():
     reconcile = importlib.import_module("revqb_pipeline.sync.reconcile")
-    assert "revqb_pipeline.sync.journals" in reconcile.RECONCILER_MODULES
+    assert "revqb_pipeline.entities.journals.sync" in reconcile.RECONCILER_MODULES
     for module in reconcile.RECONCILER_MODULES:
         importlib.import_module(module)
     assert "journals" in reconcile.RECONCILERS

@@ -16,9 +16,9 @@ import pytest
 
 from revqb_pipeline.cli import run_partitions
 from revqb_pipeline.entities import reconcile
+from revqb_pipeline.entities.journals.revenue import Month, charge_from_rows
 from revqb_pipeline.mapping.config import load_mapping
 from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
-from revqb_pipeline.mapping.revenue import Month, charge_from_rows
 from revqb_pipeline.money import to_cents
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_pipeline_tests._mappings import deferred_mapping

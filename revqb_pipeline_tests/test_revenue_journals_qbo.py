@@ -20,14 +20,14 @@ import sqlalchemy as sa
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
 from revqb_pipeline.defs.revenue.assets import revenue_journal, revenue_summary
 from revqb_pipeline.entities import reconcile
-from revqb_pipeline.mapping.journals import expected_net_debits, net_debits_by_account
+from revqb_pipeline.entities.journals.mapping import expected_net_debits, net_debits_by_account
+from revqb_pipeline.entities.journals.revenue import Month
+from revqb_pipeline.entities.journals.sync import month_summary
 from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
-from revqb_pipeline.mapping.revenue import Month
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.db import stg_bills, stg_charges, sync_ledger
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline.sync.journals import month_summary
-from revqb_pipeline.sync.reference import clear_reference_cache
+from revqb_pipeline.sync.reference_data import clear_reference_cache
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline_tests._mappings import deferred_mapping
 from revqb_sandbox.harness import serve_app

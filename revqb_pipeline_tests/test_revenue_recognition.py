@@ -1,7 +1,7 @@
 """Revenue recognition (pure): day-weighted exact-cent schedules, month summaries and the JE payload.
 
 The seeded-year test compares every month with an independent day-by-day calculation written here
-(Fractions, one day at a time) instead of the month arithmetic used by ``mapping/revenue.py``.
+(Fractions, one day at a time) instead of the month arithmetic used by ``entities/journals/revenue.py``.
 """
 
 from __future__ import annotations
@@ -13,22 +13,22 @@ from typing import Any
 
 import pytest
 
-from revqb_pipeline.mapping.config import RevenueConfig, RevenueKind, load_mapping
-from revqb_pipeline.mapping.journals import (
+from revqb_pipeline.entities.journals.mapping import (
     expected_net_debits,
     journal_payload,
     journal_update_payload,
     net_debits_by_account,
     resolve_journal_refs,
 )
-from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
-from revqb_pipeline.mapping.revenue import (
+from revqb_pipeline.entities.journals.revenue import (
     Month,
     RevenueCharge,
     charge_from_rows,
     recognition_schedule,
     summarize_month,
 )
+from revqb_pipeline.mapping.config import RevenueConfig, RevenueKind, load_mapping
+from revqb_pipeline.mapping.normalize import normalize_bill, normalize_charge, normalize_product_type
 from revqb_pipeline_tests._revenue_oracle import day_by_day
 
 KINDS = ("recurring", "usage", "one_time")

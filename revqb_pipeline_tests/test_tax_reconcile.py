@@ -10,15 +10,15 @@ import pytest
 
 from revqb_pipeline.cli import main
 from revqb_pipeline.entities import reconcile
-from revqb_pipeline.mapping.config import LIABILITY_TYPES, jurisdiction_of, load_mapping
-from revqb_pipeline.money import to_cents
-from revqb_pipeline.sync.tax_reconcile import (
+from revqb_pipeline.entities.taxes.reconcile import (
     TOTAL_TAX,
     attribute_states,
     compare_taxes,
     qbo_invoice_taxes,
     revio_bill_taxes,
 )
+from revqb_pipeline.mapping.config import LIABILITY_TYPES, jurisdiction_of, load_mapping
+from revqb_pipeline.money import to_cents
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_pipeline_tests._mappings import DEFAULT_YAML
 

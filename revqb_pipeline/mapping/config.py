@@ -273,8 +273,8 @@ class CustomersConfig(_Cfg):
 class DunningConfig(_Cfg):
     status_line_prefix: str = "revio:status:"
     inactive_statuses: list[str] = Field(default_factory=list)
-    # collection state (see mapping/dunning.py): the Rev.io custom field holding the dunning step, the step
-    # names meaning "in collections", and optionally: suspended for N days or more -> collections.
+    # collection state (see entities/dunning/mapping.py): the Rev.io custom field holding the dunning step,
+    # the step names meaning "in collections", and optionally: suspended for N days or more -> collections.
     collection_step_field: str = "Collection Step"
     collections_steps: list[str] = Field(
         default_factory=lambda: ["Collections Agency", "Collections", "Written Off"]

@@ -310,7 +310,7 @@ alerts_sent = sa.Table(
     sa.Column("summary", sa.Text),
 )
 
-dunning_state = sa.Table(  # the last collection state seen per Rev.io customer (sync/dunning.py)
+dunning_state = sa.Table(  # the last collection state seen per Rev.io customer (entities/dunning/sync.py)
     "dunning_state",
     metadata,
     sa.Column("customer_id", sa.String(128), primary_key=True),

@@ -1,4 +1,4 @@
-"""The ``dunning_state`` table: the last collection state seen per Rev.io customer (``sync/dunning.py``)."""
+"""The ``dunning_state`` table: the last collection state seen per Rev.io customer (``entities/dunning``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reads of the staged bills and charges for month-end revenue (``sync/journals.py``).
+"""Reads of the staged bills and charges for month-end revenue (``entities/journals/sync.py``).
 
 Dates are ISO ``YYYY-MM-DD`` strings, compared as text (as stored); reversed bills are always excluded.
 """

@@ -24,7 +24,7 @@ log = logging.getLogger("revqb.sync.failures")
 QUEUE_STATUSES: tuple[str, ...] = (LedgerStatus.FAILED, LedgerStatus.QUARANTINED)
 ALERT_SUBJECT = "revqb: records need attention"
 STUCK_AFTER_ATTEMPTS = 5
-DUNNING_SOURCE_TYPE = "customer_status"  # sync/dunning.py; re-driven by the status sync, not a partition
+DUNNING_SOURCE_TYPE = "customer_status"  # entities/dunning: re-driven by the status sync, not a partition
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.dunning.resources import NotifierResource
 from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
-from revqb_pipeline.sync.dunning import sync_collection_status
+from revqb_pipeline.entities.dunning.sync import sync_collection_status
 
 STATUS_KEY = dg.AssetKey(["quickbooks", "customer_collection_status"])
 RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)

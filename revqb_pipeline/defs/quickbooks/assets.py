@@ -9,13 +9,13 @@ from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.defs.staging.assets import md_cell
+from revqb_pipeline.entities.customers.sync import customer_requests, sync_customers
+from revqb_pipeline.entities.invoices.sync import build_invoice_payloads, held_charges, sync_invoices
 from revqb_pipeline.mapping import checks as mapping_checks
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import LedgerStatus
-from revqb_pipeline.sync.customers import customer_requests, sync_customers
-from revqb_pipeline.sync.invoices import build_invoice_payloads, held_charges, sync_invoices
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
-from revqb_pipeline.sync.reference import ensure_reference_data
+from revqb_pipeline.sync.reference_data import ensure_reference_data
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writeback import INVOICE_ID_FIELD, write_back_ids
 from revqb_pipeline.sync.writer import WriteReport

@@ -1,10 +1,11 @@
-"""Payments and credits: extract -> staging -> payloads -> loaded, on the daily bill-date partitions.
+"""Payments and credits: payloads -> loaded, on the daily bill-date partitions (extract and staging are
+generated from the registry in ``defs/revio`` and ``defs/staging``).
 
 Partitioning: a payment or credit belongs to the day it was *created* in Rev.io, and also to the day of the
 bill it is posted on (it is re-read with that bill's children). Loads work on a per-bill working set and
-re-drive every waiting record (``sync/payments.py``), so a payment staged before its invoice exists waits
-and is applied by the run in which the invoice lands. Customers of these records are synced by the loads
-themselves when the partition's customer asset did not cover them.
+re-drive every waiting record (``entities/payments/sync.py``), so a payment staged before its invoice
+exists waits and is applied by the run in which the invoice lands. Customers of these records are synced by
+the loads themselves when the partition's customer asset did not cover them.
 """
 
 from typing import Any
@@ -14,10 +15,9 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.quickbooks.assets import LOAD, MAPPING, md_table, report_metadata
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
-from revqb_pipeline.mapping.credits import credit_memo_total_cents
-from revqb_pipeline.sync.credits import sync_credit_applications, sync_credit_memos
-from revqb_pipeline.sync.payloads import load_payloads, save_payloads
-from revqb_pipeline.sync.payments import (
+from revqb_pipeline.entities.payments.credit_mapping import credit_memo_total_cents
+from revqb_pipeline.entities.payments.credit_sync import sync_credit_applications, sync_credit_memos
+from revqb_pipeline.entities.payments.sync import (
     APPLY_SOURCE_TYPE,
     CREDIT_SOURCE_TYPE,
     SOURCE_TYPE,
@@ -27,7 +27,8 @@ from revqb_pipeline.sync.payments import (
     payload_digest,
     sync_payments,
 )
-from revqb_pipeline.sync.reference import ensure_reference_data
+from revqb_pipeline.sync.payloads import load_payloads, save_payloads
+from revqb_pipeline.sync.reference_data import ensure_reference_data
 from revqb_pipeline.sync.writer import WriteReport
 
 PAYMENT_PAYLOADS = dg.AssetKey(["quickbooks", "payment_payloads"])

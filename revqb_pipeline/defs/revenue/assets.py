@@ -13,15 +13,15 @@ from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import month_partitions
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
 from revqb_pipeline.defs.revenue.checks import CHECK_NAME, check_revenue
-from revqb_pipeline.mapping.revenue import LOOKBACK_MONTHS, Month, MonthRevenue
-from revqb_pipeline.money import from_cents
-from revqb_pipeline.sync.journals import (
+from revqb_pipeline.entities.journals.revenue import LOOKBACK_MONTHS, Month, MonthRevenue
+from revqb_pipeline.entities.journals.sync import (
     invoiced_amounts,
     month_summary,
     post_month_journal,
     save_month_payload,
 )
-from revqb_pipeline.sync.reference import ensure_reference_data
+from revqb_pipeline.money import from_cents
+from revqb_pipeline.sync.reference_data import ensure_reference_data
 from revqb_pipeline.sync.writer import WriteReport
 
 GROUP = "revenue"

@@ -22,8 +22,12 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-from revqb_pipeline.mapping.journals import ACCOUNT_PREFIX, expected_net_debits, net_debits_by_account
-from revqb_pipeline.mapping.revenue import MonthRevenue
+from revqb_pipeline.entities.journals.mapping import (
+    ACCOUNT_PREFIX,
+    expected_net_debits,
+    net_debits_by_account,
+)
+from revqb_pipeline.entities.journals.revenue import MonthRevenue
 from revqb_pipeline.money import to_cents
 
 CHECK_NAME = "journal_balances_and_ties"

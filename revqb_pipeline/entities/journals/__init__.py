@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from revqb_pipeline.sync.journals import reconcile_journals
+from revqb_pipeline.entities.journals.sync import reconcile_journals
 from revqb_pipeline.sync.spec import EntitySpec, Reconciler
 
 SPECS: tuple[EntitySpec, ...] = ()

@@ -7,9 +7,9 @@ from functools import partial
 
 from revqb_pipeline.entities.customers import CUSTOMER
 from revqb_pipeline.entities.invoices import BILL
+from revqb_pipeline.entities.payments.sync import reconcile_balances, reconcile_credits, reconcile_payments
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import day_records, missing_customers
-from revqb_pipeline.sync.payments import reconcile_balances, reconcile_credits, reconcile_payments
 from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted, Reconciler
 
 

@@ -3,8 +3,8 @@ per account and jurisdiction."""
 
 from __future__ import annotations
 
+from revqb_pipeline.entities.taxes.reconcile import reconcile_taxes
 from revqb_pipeline.sync.spec import EntitySpec, Reconciler
-from revqb_pipeline.sync.tax_reconcile import reconcile_taxes
 
 SPECS: tuple[EntitySpec, ...] = ()
 RECONCILERS: tuple[Reconciler, ...] = (("taxes", reconcile_taxes),)

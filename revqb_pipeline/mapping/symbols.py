@@ -1,7 +1,7 @@
 """Symbolic references used in built payloads, swapped for QBO ids just before the write.
 
 Payload builders stay pure by naming what they point at (``revio-customer:1042``, ``item:Hosted PBX``);
-``sync/refs.py`` resolves them from the ledger and the reference data.
+``sync/resolver.py`` resolves them from the ledger and the reference data.
 """
 
 CUSTOMER_PREFIX = "revio-customer:"

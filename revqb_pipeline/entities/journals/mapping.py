@@ -2,7 +2,7 @@
 
 Accounting. Every Rev.io invoice already credits the full (tax-excluded) charge to the kind's revenue
 account on its bill date (Dr A/R, Cr revenue). For a kind configured ``deferred: true`` the month-end entry
-then corrects revenue to what was *earned* in the month (see :mod:`revqb_pipeline.mapping.revenue`):
+then corrects revenue to what was *earned* in the month (see :mod:`revqb_pipeline.entities.journals.revenue`):
 
 - the part of this month's billings earned in later months moves to the liability:
   ``Dr revenue / Cr deferred revenue``;
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from revqb_pipeline.entities.journals.revenue import Month, MonthRevenue
 from revqb_pipeline.mapping.config import RevenueConfig
-from revqb_pipeline.mapping.revenue import Month, MonthRevenue
 from revqb_pipeline.money import from_cents, to_cents
 
 ENTITY = "JournalEntry"

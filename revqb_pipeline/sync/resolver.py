@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from revqb_pipeline.mapping.refs import (
+from revqb_pipeline.mapping.symbols import (
     ACCOUNT_PREFIX,
     BILL_PREFIX,
     CREDIT_PREFIX,
@@ -21,7 +21,7 @@ from revqb_pipeline.mapping.refs import (
     PAYMENT_METHOD_PREFIX,
 )
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
-from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.writer import WriteReport, WriteRequest
 
 CREDIT_SOURCE_TYPE = "credit"

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from revqb_pipeline.mapping.config import MappingConfig
-from revqb_pipeline.mapping.refs import (
+from revqb_pipeline.mapping.symbols import (
     ACCOUNT_PREFIX,
     BILL_PREFIX,
     CREDIT_PREFIX,

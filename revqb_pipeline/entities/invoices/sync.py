@@ -1,7 +1,7 @@
 """Rev.io bills -> QBO invoices (one per bill, DocNumber = prefix + bill id).
 
 Payloads are built with symbolic references (``revio-customer:<id>``, ``item:<name>``) so the payload layer
-stays pure and checkable; ``sync/refs.py`` swaps in QBO ids just before the write.
+stays pure and checkable; ``sync/resolver.py`` swaps in QBO ids just before the write.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 
 from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.entities.invoices.mapping import invoice_payload, invoice_update_payload
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
-from revqb_pipeline.mapping.invoices import invoice_payload, invoice_update_payload
 from revqb_pipeline.mapping.normalize import record_key
-from revqb_pipeline.mapping.refs import CUSTOMER_PREFIX, ITEM_PREFIX
+from revqb_pipeline.mapping.symbols import CUSTOMER_PREFIX, ITEM_PREFIX
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
-from revqb_pipeline.sync.reference import RefIds
-from revqb_pipeline.sync.refs import Resolver, prepare_requests
+from revqb_pipeline.sync.reference_data import RefIds
+from revqb_pipeline.sync.resolver import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import (
     LedgeredWriter,
     WriteReport,

@@ -7,8 +7,7 @@ from typing import Any
 
 from revqb_pipeline.clients.errors import QBODuplicateName, QBOError
 from revqb_pipeline.clients.qbo import QBOClient, in_clause
-from revqb_pipeline.mapping.config import MappingConfig
-from revqb_pipeline.mapping.customers import (
+from revqb_pipeline.entities.customers.mapping import (
     CustomerIndex,
     account_marker,
     customer_payload,
@@ -16,6 +15,7 @@ from revqb_pipeline.mapping.customers import (
     match_customer,
     resolve_display_name_collision,
 )
+from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest

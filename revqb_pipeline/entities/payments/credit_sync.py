@@ -13,10 +13,9 @@ from typing import Any
 
 from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
-from revqb_pipeline.mapping import payments as pm
-from revqb_pipeline.mapping.invoices import invoice_update_payload
-from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
-from revqb_pipeline.sync.payments import (
+from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
+from revqb_pipeline.entities.payments import mapping as pm
+from revqb_pipeline.entities.payments.sync import (
     APPLY_SOURCE_TYPE,
     CREDIT_SOURCE_TYPE,
     MarkerAdapter,
@@ -25,7 +24,8 @@ from revqb_pipeline.sync.payments import (
     record,
     void_payments,
 )
-from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
 
 

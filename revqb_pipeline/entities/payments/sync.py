@@ -16,19 +16,19 @@ from typing import Any
 
 from revqb_pipeline.clients.errors import QBOError, QBOTransportError
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient, in_clause
+from revqb_pipeline.entities.customers.sync import sync_customers
+from revqb_pipeline.entities.payments import mapping as pm
+from revqb_pipeline.entities.payments.credit_mapping import credit_memo_payload
 from revqb_pipeline.mapping import normalize as norm
-from revqb_pipeline.mapping import payments as pm
 from revqb_pipeline.mapping.config import MappingConfig
-from revqb_pipeline.mapping.credits import credit_memo_payload
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.mapping.hashing import payload_hash
 from revqb_pipeline.money import from_cents, to_cents
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
-from revqb_pipeline.sync.customers import sync_customers
 from revqb_pipeline.sync.reconcile import EntityReconciliation
-from revqb_pipeline.sync.reference import RefIds
-from revqb_pipeline.sync.refs import (
+from revqb_pipeline.sync.reference_data import RefIds
+from revqb_pipeline.sync.resolver import (
     CREDIT_SOURCE_TYPE,
     Resolver,
     prepare_requests,

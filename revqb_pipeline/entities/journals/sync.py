@@ -20,8 +20,7 @@ from typing import Any
 
 from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
-from revqb_pipeline.mapping.config import MappingConfig
-from revqb_pipeline.mapping.journals import (
+from revqb_pipeline.entities.journals.mapping import (
     ENTITY,
     SOURCE_TYPE,
     debit_total_cents,
@@ -32,7 +31,7 @@ from revqb_pipeline.mapping.journals import (
     net_debits_by_account,
     resolve_journal_refs,
 )
-from revqb_pipeline.mapping.revenue import (
+from revqb_pipeline.entities.journals.revenue import (
     Month,
     MonthRevenue,
     RevenueCharge,
@@ -40,12 +39,13 @@ from revqb_pipeline.mapping.revenue import (
     lookback_start,
     summarize_month,
 )
+from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging import Engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.revenue import invoiced_totals, revenue_charge_rows
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
 from revqb_pipeline.sync.reconcile import EntityReconciliation
-from revqb_pipeline.sync.reference import RefIds
+from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import (
     LedgeredWriter,

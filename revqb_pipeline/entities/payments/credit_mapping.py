@@ -5,7 +5,7 @@ non-taxable line with the credit kind's item (``credits.items``) for the pre-tax
 credit's tax carried exactly like invoices carry tax (``taxes.mode``): a non-taxable line with the tax
 rule's item (which reduces the tax liability) or ``TxnTaxDetail.TotalTax``. The memo's total equals the
 Rev.io credit ``amount``; the builder refuses anything else. Applying the memo to its bill's invoice is a
-zero-total Payment (:func:`revqb_pipeline.mapping.payments.credit_application_payload`).
+zero-total Payment (:func:`revqb_pipeline.entities.payments.mapping.credit_application_payload`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from revqb_pipeline.entities.invoices.mapping import _price, _sales_line, line_qty_price
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
-from revqb_pipeline.mapping.invoices import _price, _sales_line, line_qty_price
-from revqb_pipeline.mapping.refs import CUSTOMER_PREFIX, ITEM_PREFIX
+from revqb_pipeline.mapping.symbols import CUSTOMER_PREFIX, ITEM_PREFIX
 from revqb_pipeline.money import from_cents
 
 DOC_NUMBER_MAX = 21

@@ -3,7 +3,8 @@
 One run (``sync_collection_status``):
 
 1. read every Rev.io customer (status changes are not tied to bill dates) and derive its collection state
-   (``mapping/dunning.py``); compare with the state recorded in ``dunning_state``; record the new state
+   (``entities/dunning/mapping.py``); compare with the state recorded in ``dunning_state``; record the new
+   state
    (``seq`` + 1 per transition) before touching QBO;
 2. for every account whose note is not yet applied (ledger ``customer_status`` row missing, not synced, or
    synced with another payload hash) read the QBO customer (found through the ledger's ``customer`` row),
@@ -32,8 +33,7 @@ from revqb_pipeline.clients.errors import (
     QBOStaleObject,
 )
 from revqb_pipeline.clients.qbo import QBOClient
-from revqb_pipeline.mapping.config import MappingConfig
-from revqb_pipeline.mapping.dunning import (
+from revqb_pipeline.entities.dunning.mapping import (
     AccountFacts,
     CollectionState,
     StatusSnapshot,
@@ -44,6 +44,7 @@ from revqb_pipeline.mapping.dunning import (
     detect_transition,
     status_line,
 )
+from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.hashing import payload_hash
 from revqb_pipeline.notify import Alert, Notifier, NotifyResult
 from revqb_pipeline.staging import Engine
