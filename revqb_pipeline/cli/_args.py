@@ -60,12 +60,8 @@ def source_type(text: str) -> str:
 
 def reconcile_entity(text: str) -> str:
     """A registered reconciliation name, e.g. ``invoices`` (argparse type)."""
-    import importlib
+    from revqb_pipeline.entities import RECONCILERS
 
-    from revqb_pipeline.sync.reconcile import RECONCILER_MODULES, RECONCILERS
-
-    for module in RECONCILER_MODULES:
-        importlib.import_module(module)
     if text in RECONCILERS:
         return text
     raise argparse.ArgumentTypeError(f"unknown entity {text!r}; choose from {', '.join(RECONCILERS)}")

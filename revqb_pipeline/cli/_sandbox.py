@@ -33,7 +33,8 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandboxes + SQLite: seed a billing cycle, run the whole graph through Dagster, reconcile."""
-    from revqb_pipeline.sync.reconcile import format_table, reconcile
+    from revqb_pipeline.entities import reconcile
+    from revqb_pipeline.sync.reconcile import format_table
     from revqb_pipeline.sync.runtime import Runtime
     from revqb_sandbox.servers import sandboxes
 

@@ -12,7 +12,8 @@ STATUSES = ("synced", "pending", "in_flight", "waiting", "failed", "quarantined"
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Counts and totals per entity on both sides; exit 1 when they disagree."""
-    from revqb_pipeline.sync.reconcile import format_table, reconcile
+    from revqb_pipeline.entities import reconcile
+    from revqb_pipeline.sync.reconcile import format_table
     from revqb_pipeline.sync.runtime import Runtime
 
     settings = settings_or_exit()
