@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -181,11 +180,10 @@ def test_monthly_assets_have_no_dependency_on_daily_assets():
 
 
 def test_journals_reconciler_is_registered():
-    reconcile = importlib.import_module("revqb_pipeline.sync.reconcile")
-    assert "revqb_pipeline.entities.journals.sync" in reconcile.RECONCILER_MODULES
-    for module in reconcile.RECONCILER_MODULES:
-        importlib.import_module(module)
-    assert "journals" in reconcile.RECONCILERS
+    from revqb_pipeline.entities import RECONCILERS
+    from revqb_pipeline.entities.journals.sync import reconcile_journals
+
+    assert RECONCILERS["journals"] is reconcile_journals
 
 
 def test_project_definitions_schedule_the_month_end_job():

@@ -12,7 +12,9 @@ from revqb_pipeline.settings import RevqbSettings
 
 
 def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]:
-    """Days (partition keys) from ``start`` to ``end`` on which Rev.io created bills, payments or credits."""
+    """Days (partition keys) from ``start`` to ``end`` on which Rev.io created a record of a watched type
+    (the registry's: bills, payments, credits)."""
+    from revqb_pipeline.entities import watched
     from revqb_pipeline.sync.runtime import build_revio
 
     revio = build_revio(settings)
@@ -21,7 +23,8 @@ def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]
         "created_end": datetime.combine(end, datetime.max.time()).replace(microsecond=0),
     }
     days: set[str] = set()
-    for records in (revio.bills(**window), revio.payments(**window), revio.credits(**window)):
+    for spec in watched():
+        records = getattr(revio, spec.list_method)(**window)
         days.update(str(r.get("created_date") or "")[:10] for r in records)
     return sorted(d for d in days if d)
 

@@ -1,9 +1,10 @@
 """The registry: every entity revqb syncs, one folder each, listed once here.
 
 Each entity folder declares its Rev.io record types (``SPECS``: resource, primary key, staging table,
-source type, QBO entity, business key, watched fields, normalizer, extract) and its reconciliations
-(``RECONCILERS``). The Dagster extract and staging assets, the change sensor's watch list, the CLI's
-activity days and ``revqb reconcile`` are generated from this list; the engine knows no entity by name.
+source type, QBO entity, business key, watched fields, normalizer, extract), its daily QBO steps
+(``STEPS``: payload building with its checks, loading) and its reconciliations (``RECONCILERS``). The
+Dagster extract, staging, payload and load assets, the change sensor's watch list, the CLI's activity days
+and ``revqb reconcile`` are generated from this list; the engine knows no entity by name.
 """
 
 from __future__ import annotations
@@ -15,15 +16,24 @@ from revqb_pipeline.entities import customers, dunning, invoices, journals, paym
 from revqb_pipeline.sync.reconcile import EntityReconciliation, reconcile_with
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.spec import EntitySpec
+from revqb_pipeline.sync.steps import Step
 
 #: Entity folders in dependency order (customers before invoices before payments).
 ENTITY_MODULES: tuple[ModuleType, ...] = (customers, invoices, journals, payments, taxes, dunning)
 
 REGISTRY: tuple[EntitySpec, ...] = tuple(spec for module in ENTITY_MODULES for spec in module.SPECS)
 BY_SOURCE_TYPE: dict[str, EntitySpec] = {spec.source_type: spec for spec in REGISTRY}
+#: The daily QBO steps (payloads, loads) in dependency order.
+STEPS: tuple[Step, ...] = tuple(step for module in ENTITY_MODULES for step in module.STEPS)
 RECONCILERS: dict[str, Callable[[Runtime], EntityReconciliation]] = {
     name: fn for module in ENTITY_MODULES for name, fn in module.RECONCILERS
 }
+
+
+def ledger_source_types() -> tuple[str, ...]:
+    """Every source type the ledger holds: the record types and each entity's other ``LEDGER_TYPES``."""
+    extra = [t for module in ENTITY_MODULES for t in module.LEDGER_TYPES]
+    return tuple(sorted({spec.source_type for spec in REGISTRY} | set(extra)))
 
 
 def spec_for(source_type: str) -> EntitySpec:
@@ -56,8 +66,10 @@ __all__ = [
     "BY_SOURCE_TYPE",
     "RECONCILERS",
     "REGISTRY",
+    "STEPS",
     "EntitySpec",
     "extract_assets",
+    "ledger_source_types",
     "reconcile",
     "spec_for",
     "watched",

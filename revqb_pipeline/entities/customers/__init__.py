@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from revqb_pipeline.entities.customers.steps import STEPS as STEPS
 from revqb_pipeline.mapping.normalize import normalize_customer
 from revqb_pipeline.mapping.normalize import record_key as _key
 from revqb_pipeline.sync.extract import fetch_customers
@@ -43,4 +44,6 @@ CUSTOMER = EntitySpec(
 )
 
 SPECS = (CUSTOMER,)
+#: Ledger source types this entity writes besides its record types.
+LEDGER_TYPES: tuple[str, ...] = ()
 RECONCILERS: tuple[Reconciler, ...] = (("customers", reconcile_customers),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from revqb_pipeline.entities.invoices.steps import STEPS as STEPS
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import fetch_bills, fetch_children_for_bills
 from revqb_pipeline.sync.reconcile import reconcile_invoices
@@ -97,4 +98,6 @@ CHARGE = EntitySpec(
 )
 
 SPECS = (PRODUCT_TYPE, PRODUCT, BILL, CHARGE)
+#: Ledger source types this entity writes besides its record types.
+LEDGER_TYPES: tuple[str, ...] = ()
 RECONCILERS: tuple[Reconciler, ...] = (("invoices", reconcile_invoices),)

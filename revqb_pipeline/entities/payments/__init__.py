@@ -7,7 +7,13 @@ from functools import partial
 
 from revqb_pipeline.entities.customers import CUSTOMER
 from revqb_pipeline.entities.invoices import BILL
-from revqb_pipeline.entities.payments.sync import reconcile_balances, reconcile_credits, reconcile_payments
+from revqb_pipeline.entities.payments.steps import STEPS as STEPS
+from revqb_pipeline.entities.payments.sync import (
+    APPLY_SOURCE_TYPE,
+    reconcile_balances,
+    reconcile_credits,
+    reconcile_payments,
+)
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import day_records, missing_customers
 from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted, Reconciler
@@ -76,6 +82,8 @@ CREDIT = EntitySpec(
 )
 
 SPECS = (PAYMENT, CREDIT)
+#: Ledger source types this entity writes besides its record types.
+LEDGER_TYPES: tuple[str, ...] = (APPLY_SOURCE_TYPE,)
 RECONCILERS: tuple[Reconciler, ...] = (
     ("payments", reconcile_payments),
     ("credits", reconcile_credits),

@@ -1,0 +1,139 @@
+"""Invoices' daily QBO steps: one checked Invoice body per bill, then the load and the Rev.io write-back."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from revqb_pipeline.entities.invoices.sync import (
+    SOURCE_TYPE,
+    build_invoice_payloads,
+    held_charges,
+    sync_invoices,
+)
+from revqb_pipeline.mapping import checks as mapping_checks
+from revqb_pipeline.mapping.config import MappingConfig
+from revqb_pipeline.staging.ledger import LedgerStatus
+from revqb_pipeline.sync.payloads import load_payloads, save_payloads
+from revqb_pipeline.sync.reference_data import ensure_reference_data
+from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline.sync.steps import CheckOutcome, CheckSpec, Markdown, Step, StepResult, md_table
+from revqb_pipeline.sync.steps import report_metadata as write_metadata
+from revqb_pipeline.sync.writeback import INVOICE_ID_FIELD, write_back_ids
+
+
+def build_payloads(rt: Runtime, partition_key: str) -> StepResult:
+    """One QBO Invoice body per staged bill of the partition; unmappable bills are quarantined (named)."""
+    pk = partition_key
+    bills = rt.store.rows("stg_bills", partition_key=pk)
+    bill_ids = [int(b["bill_id"]) for b in bills]
+    charges: dict[int, list[dict[str, Any]]] = {}
+    for ch in rt.store.rows_in("stg_charges", "bill_id", bill_ids) if bill_ids else []:
+        charges.setdefault(int(ch["bill_id"]), []).append(ch)
+    types = {int(r["product_type_id"]): r for r in rt.store.rows("stg_product_types")}
+    products = {int(r["product_id"]): r for r in rt.store.rows("stg_products")}
+    held = held_charges(rt.store, bill_ids)
+    rows, bad = build_invoice_payloads(bills, charges, rt.mapping, types, products, held)
+    for sid, reason in bad.items():
+        rt.ledger.quarantine(SOURCE_TYPE, sid, reason=reason, qbo_entity="Invoice", partition_key=pk)
+    save_payloads(rt.store, rows)
+    billed = {int(r["source_id"]) for r in rows}
+    lines = check_invoice_lines(
+        [r["payload"] for r in rows],
+        [b for b in bills if int(b["bill_id"]) in billed],
+        [c for bid in sorted(billed) for c in charges.get(bid, [])],
+        rt.mapping,
+    )
+    mapped = CheckOutcome(
+        "every_bill_mapped",
+        passed=not bad,
+        warn=True,
+        metadata={
+            "unmapped": len(bad),
+            **({"unmapped_bills": md_table(bad, "bill")} if bad else {}),
+            **({"missing_mappings": missing_mappings_table(bad)} if bad else {}),
+        },
+    )
+    return StepResult(
+        {"payloads": len(rows), "quarantined": len(bad), "bills": len(bills)}, checks=[lines, mapped]
+    )
+
+
+def missing_mappings_table(bad: dict[str, str]) -> Markdown:
+    """Quarantine reasons (each names the missing mapping) with the bills they hold back."""
+    rows = "\n".join(
+        f"| {reason} | {', '.join(bills)} |" for reason, bills in mapping_checks.unmapped_summary(bad).items()
+    )
+    return Markdown(f"| missing mapping | bills |\n|---|---|\n{rows}")
+
+
+def check_invoice_lines(
+    payloads: list[dict[str, Any]],
+    bills: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    cfg: MappingConfig,
+) -> CheckOutcome:
+    """The pandera rules of mapping/checks.py (staged charges, mapped payload lines, bill totals) over this
+    partition's payloads; failing rows come back as a markdown table, failing bills listed."""
+    fc = mapping_checks.invoice_check_failures(payloads, bills, charges, cfg)
+    if len(fc):
+        failing = sorted({int(b) for b in fc["bill_id"].dropna()})
+        return CheckOutcome(
+            "invoice_lines_valid",
+            passed=False,
+            metadata={
+                "num_failures": len(fc),
+                "failing_bills": ", ".join(str(b) for b in failing[:100]),
+                "failures": Markdown(fc.head(200).astype(str).to_markdown(index=False)),
+            },
+        )
+    lines = sum(len(p.get("Line") or []) for p in payloads)
+    return CheckOutcome("invoice_lines_valid", passed=True, metadata={"lines": lines})
+
+
+def load(rt: Runtime, partition_key: str) -> StepResult:
+    """Post the partition's invoices (void reversed bills), then write each QBO id back to its Rev.io bill."""
+    pk = partition_key
+    refs = ensure_reference_data(rt.qbo, rt.mapping)
+    bills = rt.store.rows("stg_bills", partition_key=pk)
+    report = sync_invoices(rt.qbo, rt.ledger, load_payloads(rt.store, SOURCE_TYPE, [pk]), refs, bills)
+    synced = {
+        r.source_id: r.qbo_id
+        for r in rt.ledger.rows(source_type=SOURCE_TYPE, statuses=[LedgerStatus.SYNCED], partition_key=pk)
+        if r.qbo_id
+    }
+    writeback = write_back_ids(rt.revio, "Bills", INVOICE_ID_FIELD, bills, "bill_id", synced)
+    metadata = write_metadata(report)
+    metadata.update({f"revio_writeback_{k}": v for k, v in writeback.items()})
+    metadata["reference_data_created"] = len(refs.created)
+    metadata["reference_data_corrected"] = len(refs.corrected)
+    metadata["as_of"] = date.today().isoformat()
+    return StepResult(metadata)
+
+
+STEPS = (
+    Step(
+        "invoice_payloads",
+        "One QBO Invoice body per Rev.io bill; bills that cannot be mapped are quarantined.",
+        deps=("staging/bills", "staging/charges"),
+        run=build_payloads,
+        checks=(
+            CheckSpec(
+                "invoice_lines_valid",
+                "Qty x UnitPrice = Amount, whole cents, no negative lines; lines tie to bill totals.",
+                blocking=True,
+            ),
+            CheckSpec(
+                "every_bill_mapped",
+                "Every bill of the partition has a payload (unmapped ones are named here).",
+            ),
+        ),
+    ),
+    Step(
+        "invoices",
+        "QBO invoices, one per Rev.io bill; the QBO id is written back to the bill.",
+        deps=("quickbooks/invoice_payloads", "quickbooks/customers"),
+        run=load,
+        load=True,
+    ),
+)
