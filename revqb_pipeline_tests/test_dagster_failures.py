@@ -21,7 +21,7 @@ from revqb_pipeline.clients.errors import (
     parse_qbo_fault,
 )
 from revqb_pipeline.defs._failures import fail_fast, failure_cause
-from revqb_pipeline.defs.dunning.sensors import run_failure_alert
+from revqb_pipeline.defs.alerts.sensors import run_failure_alert
 from revqb_pipeline.mapping.config import MappingConfigError
 from revqb_pipeline.preflight import PreflightFailed, Problem
 from revqb_pipeline.staging.tokens import TokenKeyError

@@ -3,7 +3,7 @@
 import dagster as dg
 import pytest
 
-from revqb_pipeline.defs.dunning.resources import NotifierResource, notifier_from_env
+from revqb_pipeline.defs.alerts.resources import NotifierResource, notifier_from_env
 
 
 def test_definitions_load_with_running_schedule_and_sensors() -> None:

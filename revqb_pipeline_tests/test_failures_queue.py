@@ -6,8 +6,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from revqb_pipeline.defs.dunning.resources import NotifierResource
-from revqb_pipeline.defs.dunning.sensors import failure_queue_alerts, run_failure_alerts
+from revqb_pipeline.defs.alerts.resources import NotifierResource
+from revqb_pipeline.defs.alerts.sensors import failure_queue_alerts, run_failure_alerts
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.notify import Notifier
 from revqb_pipeline.staging.db import create_schema, make_engine

@@ -15,8 +15,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from revqb_pipeline.cli import run_partitions
-from revqb_pipeline.defs.dunning.resources import notifier_from_env
-from revqb_pipeline.defs.dunning.sensors import run_failure_alerts
+from revqb_pipeline.defs.alerts.resources import notifier_from_env
+from revqb_pipeline.defs.alerts.sensors import run_failure_alerts
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.tokens import SqlTokenStore

@@ -1,1 +1,1 @@
-"""Dunning and collections status to QBO, alerts, the failure queue and the run-failure sensor."""
+"""Dunning and collections status to QBO: the status asset, its job and hourly schedule."""

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs.dunning.resources import NotifierResource
+from revqb_pipeline.defs.alerts.resources import NotifierResource
 from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.entities.dunning.sync import sync_collection_status

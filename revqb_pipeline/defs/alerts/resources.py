@@ -9,9 +9,9 @@ the code location loads leaves that field empty, which disables the channel inst
 import os
 
 import dagster as dg
-from sqlalchemy.engine import Engine
 
 from revqb_pipeline.notify import Notifier, NotifySettings
+from revqb_pipeline.staging import Engine
 
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
 

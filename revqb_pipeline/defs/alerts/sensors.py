@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from revqb_pipeline.defs.dunning.resources import NotifierResource
+from revqb_pipeline.defs.alerts.resources import NotifierResource
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.notify import Alert
 from revqb_pipeline.sync.failures import alert_new_failures

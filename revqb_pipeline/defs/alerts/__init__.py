@@ -1,0 +1,1 @@
+"""Alerts: the notifier resource every alert goes through, and the failure sensors."""
