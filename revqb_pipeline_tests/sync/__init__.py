@@ -1,0 +1,1 @@
+"""Tests for revqb_pipeline.sync."""
