@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-DEFAULT_YAML = resources.files("revqb_pipeline.mappings").joinpath("default.yaml").read_text(encoding="utf-8")
+DEFAULT_YAML = resources.files("revqb_pipeline.mapping").joinpath("default.yaml").read_text(encoding="utf-8")
 
 
 def deferred_mapping(tmp_path: Path) -> str:

@@ -82,7 +82,7 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
     if args.json:
         say(json.dumps(report.as_dict(args.strict), indent=2))
     else:
-        say(f"mapping file: {path or 'revqb_pipeline/mappings/default.yaml (packaged default)'}")
+        say(f"mapping file: {path or 'revqb_pipeline/mapping/default.yaml (packaged default)'}")
         say(report.format(strict=args.strict, verbose=args.verbose))
     return EXIT_OK if report.ok(args.strict) else EXIT_FAILURE
 

@@ -291,7 +291,7 @@ class DunningConfig(_Cfg):
 
 
 class MappingConfig(_Cfg):
-    """The whole mapping file. See ``revqb_pipeline/mappings/default.yaml`` for a commented example."""
+    """The whole mapping file. See ``revqb_pipeline/mapping/default.yaml`` for a commented example."""
 
     version: Literal[1] = 1
     accounts: dict[str, AccountSpec]
@@ -605,10 +605,10 @@ def _line_of(path: str, lines: dict[str, int]) -> int | None:
 
 
 def load_mapping(path: str | Path | None = None) -> MappingConfig:
-    """Read and validate a mapping file; ``None`` reads the packaged ``mappings/default.yaml``."""
+    """Read and validate a mapping file; ``None`` reads the packaged ``mapping/default.yaml``."""
     if path is None:
-        source = "revqb_pipeline/mappings/default.yaml"
-        text = resources.files("revqb_pipeline.mappings").joinpath("default.yaml").read_text(encoding="utf-8")
+        source = "revqb_pipeline/mapping/default.yaml"
+        text = resources.files("revqb_pipeline.mapping").joinpath("default.yaml").read_text(encoding="utf-8")
     else:
         source = str(path)
         try:
