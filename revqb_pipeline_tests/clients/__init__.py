@@ -1,0 +1,1 @@
+"""Tests of revqb_pipeline.clients: the Rev.io and QBO HTTP clients, OAuth, rate limits, errors."""

@@ -1,0 +1,1 @@
+"""Tests of revqb_pipeline.entities.journals (month-end revenue)."""

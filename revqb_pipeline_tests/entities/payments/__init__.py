@@ -1,0 +1,1 @@
+"""Tests of revqb_pipeline.entities.payments (payments and credits)."""

@@ -1,0 +1,1 @@
+"""Tests of revqb_pipeline.notify: alert channels and secrets kept out of alerts and run records."""

@@ -1,0 +1,1 @@
+"""Tests of revqb_pipeline.staging: the staging database, ledger, store and token store."""
