@@ -7,13 +7,13 @@ from functools import partial
 
 from revqb_pipeline.entities.customers import CUSTOMER
 from revqb_pipeline.entities.invoices import BILL
-from revqb_pipeline.entities.payments.steps import STEPS as STEPS
-from revqb_pipeline.entities.payments.sync import (
+from revqb_pipeline.entities.payments.load import (
     APPLY_SOURCE_TYPE,
     reconcile_balances,
     reconcile_credits,
     reconcile_payments,
 )
+from revqb_pipeline.entities.payments.steps import STEPS as STEPS
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import day_records, missing_customers
 from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted, Reconciler

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from revqb_pipeline.entities.payments.credit_load import sync_credit_applications, sync_credit_memos
 from revqb_pipeline.entities.payments.credit_mapping import credit_memo_total_cents
-from revqb_pipeline.entities.payments.credit_sync import sync_credit_applications, sync_credit_memos
-from revqb_pipeline.entities.payments.sync import (
+from revqb_pipeline.entities.payments.load import (
     APPLY_SOURCE_TYPE,
     CREDIT_SOURCE_TYPE,
     SOURCE_TYPE,

@@ -15,7 +15,7 @@ from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
 from revqb_pipeline.entities.payments import mapping as pm
-from revqb_pipeline.entities.payments.sync import (
+from revqb_pipeline.entities.payments.load import (
     APPLY_SOURCE_TYPE,
     CREDIT_SOURCE_TYPE,
     MarkerAdapter,
