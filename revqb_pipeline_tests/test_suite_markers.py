@@ -129,7 +129,11 @@ def unmarked_starters(path: Path) -> list[str]:
 
 
 def test_every_test_that_starts_a_sandbox_or_a_job_is_marked_slow() -> None:
-    offenders = [t for path in sorted(HERE.glob("test_*.py")) for t in unmarked_starters(path)]
+    offenders = [
+        (path.relative_to(HERE).parent / t).as_posix()
+        for path in sorted(HERE.rglob("test_*.py"))
+        for t in unmarked_starters(path)
+    ]
     assert not offenders, "mark these @pytest.mark.slow (they start a sandbox or a job):\n" + "\n".join(
         offenders
     )

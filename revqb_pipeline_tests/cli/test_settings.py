@@ -115,7 +115,7 @@ def test_env_names_are_unchanged() -> None:
 
 
 def test_readme_lists_every_setting() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     for field in RevqbSettings.model_fields:
         assert f"`{env_name(field)}`" in readme, env_name(field)
     for alert in ("REVQB_SLACK_WEBHOOK_URL", "REVQB_SMTP_HOST", "REVQB_ALERT_EMAIL_TO", "DAGSTER_HOME"):
@@ -134,7 +134,7 @@ def test_a_malformed_value_names_its_variable(value: str, message: str) -> None:
 
 
 def test_env_example_names_every_setting_and_sets_no_production_url(clean_env: Path) -> None:
-    example = Path(__file__).parents[1] / ".env.example"
+    example = Path(__file__).parents[2] / ".env.example"
     text = example.read_text()
     for field in RevqbSettings.model_fields:
         assert env_name(field) in text, env_name(field)

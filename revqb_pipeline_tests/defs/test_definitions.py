@@ -59,7 +59,7 @@ def test_pipeline_never_imports_the_sandbox() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
-    package = Path(__file__).resolve().parents[1] / "revqb_pipeline"
+    package = Path(__file__).resolve().parents[2] / "revqb_pipeline"
     mentions = {
         p.relative_to(package).as_posix() for p in package.rglob("*.py") if "revqb_sandbox" in p.read_text()
     }

@@ -15,7 +15,7 @@ from revqb_pipeline_tests._postgres import PG_URL, require_postgres
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dg.op

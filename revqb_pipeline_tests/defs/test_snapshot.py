@@ -1,6 +1,6 @@
 """A snapshot of the whole Dagster definition graph: asset keys, deps, groups, partitions, pools, checks,
 jobs, schedules and sensors. A restructuring must leave it unchanged; an intended change regenerates it
-with ``REVQB_UPDATE_SNAPSHOTS=1 pytest revqb_pipeline_tests/test_defs_snapshot.py`` and shows in review."""
+with ``REVQB_UPDATE_SNAPSHOTS=1 pytest revqb_pipeline_tests/defs/test_snapshot.py`` and shows in review."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from revqb_pipeline.mapping.config import (
 )
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
 
-DEFAULT_YAML = Path(__file__).resolve().parents[1] / "revqb_pipeline" / "mappings" / "default.yaml"
+DEFAULT_YAML = Path(__file__).resolve().parents[2] / "revqb_pipeline" / "mapping" / "default.yaml"
 
 
 @pytest.fixture(scope="module")

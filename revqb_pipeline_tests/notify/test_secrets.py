@@ -193,7 +193,7 @@ def test_dagster_ui_graphql_and_event_log_show_no_secret(
             started = time.monotonic()
             assert not run_partitions(["2026-01-02"], instance=instance)  # fails at once: DB unreachable
             db_failure_s = time.monotonic() - started
-            definitions = str(Path(__file__).parents[1] / "revqb_pipeline" / "definitions.py")
+            definitions = str(Path(__file__).parents[2] / "revqb_pipeline" / "definitions.py")
             with define_out_of_process_context(definitions, "defs", instance) as ctx:
                 repo = execute_dagster_graphql(ctx, REPOS_QUERY).data["repositoriesOrError"]["nodes"][0]
                 sel = {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"]}

@@ -38,7 +38,7 @@ from revqb_sandbox.revio.generator import generate
 pytestmark = pytest.mark.slow
 
 MONTHS = [Month(2025, 1).add(i) for i in range(12)]
-DEFAULT_MAPPING = Path(__file__).parents[1] / "revqb_pipeline" / "mappings" / "default.yaml"
+DEFAULT_MAPPING = Path(__file__).parents[3] / "revqb_pipeline" / "mapping" / "default.yaml"
 
 
 @pytest.fixture(scope="module")
