@@ -385,3 +385,69 @@ def test_layer_rule_can_fail() -> None:
     assert layer_violations("entities/x/mapping.py", "from revqb_pipeline.staging.store import S\n") != []
     assert layer_violations("entities/x/sync.py", "from revqb_pipeline.staging.store import S\n") == []
     assert layer_violations("defs/x.py", "import dagster as dg\n") == []
+
+
+# ----- 4. no import cycles --------------------------------------------------------------------------------
+
+
+def module_name(rel: str) -> str:
+    """``sync/stage.py`` -> ``revqb_pipeline.sync.stage``; a package's ``__init__.py`` -> the package."""
+    parts = ["revqb_pipeline", *rel.removesuffix(".py").split("/")]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Module -> the revqb_pipeline modules it imports at module level (not inside functions, not under
+    ``TYPE_CHECKING``); ``from pkg import name`` counts as importing ``pkg.name`` when that is a module."""
+    known = {module_name(rel) for rel in sources}
+    graph: dict[str, set[str]] = {}
+    for rel, source in sources.items():
+        me = module_name(rel)
+        edges: set[str] = set()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name in known}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    edges.add(sub if sub in known else node.module)
+        graph[me] = {e for e in edges if e in known and e != me}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (the modules in order, first repeated last), or ``[]``."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
+
+
+def test_no_import_cycles() -> None:
+    """No module-level import cycle between pipeline modules (the registry lists entities explicitly; nothing
+    is loaded by name with importlib)."""
+    sources = dict(_modules())
+    assert find_cycle(import_graph(sources)) == []
+    assert not [rel for rel, src in sources.items() if re.search(r"import_module\(|__import__\(", src)]
+
+
+def test_cycle_rule_can_fail() -> None:
+    sources = {"a.py": "from revqb_pipeline import b\n", "b.py": "import revqb_pipeline.a\n"}
+    assert find_cycle(import_graph(sources)) == ["revqb_pipeline.a", "revqb_pipeline.b", "revqb_pipeline.a"]
