@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from revqb_pipeline.entities.customers.mapping import customer_payload
 from revqb_pipeline.entities.invoices.sync import build_invoice_payloads
-from revqb_pipeline.entities.payments.sync import WorkingSet, build_documents
+from revqb_pipeline.entities.payments.documents import build_documents
+from revqb_pipeline.entities.payments.working_set import WorkingSet
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.mapping.checks import invoice_check_failures
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping

@@ -7,12 +7,12 @@ from functools import partial
 
 from revqb_pipeline.entities.customers import CUSTOMER
 from revqb_pipeline.entities.invoices import BILL
-from revqb_pipeline.entities.payments.load import (
-    APPLY_SOURCE_TYPE,
+from revqb_pipeline.entities.payments.reconcile import (
     reconcile_balances,
     reconcile_credits,
     reconcile_payments,
 )
+from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE
 from revqb_pipeline.entities.payments.steps import STEPS as STEPS
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import day_records, missing_customers

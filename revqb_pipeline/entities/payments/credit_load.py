@@ -15,17 +15,14 @@ from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
 from revqb_pipeline.entities.payments import mapping as pm
-from revqb_pipeline.entities.payments.load import (
-    APPLY_SOURCE_TYPE,
-    CREDIT_SOURCE_TYPE,
-    MarkerAdapter,
-    Resolver,
-    prepare,
-    record,
-    void_payments,
-)
+from revqb_pipeline.entities.payments.decisions import record
+from revqb_pipeline.entities.payments.load import prepare
+from revqb_pipeline.entities.payments.markers import MarkerAdapter
+from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE, CREDIT_SOURCE_TYPE
+from revqb_pipeline.entities.payments.voids import void_payments
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.reference_data import RefIds
+from revqb_pipeline.sync.resolver import Resolver
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
 
 

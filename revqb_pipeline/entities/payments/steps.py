@@ -2,9 +2,9 @@
 
 Partitioning: a payment or credit belongs to the day it was *created* in Rev.io, and also to the day of the
 bill it is posted on (it is re-read with that bill's children). Loads work on a per-bill working set and
-re-drive every waiting record (``entities/payments/sync.py``), so a payment staged before its invoice
-exists waits and is applied by the run in which the invoice lands. Customers of these records are synced by
-the loads themselves when the partition's customer asset did not cover them.
+re-drive every waiting record (``working_set.py``), so a payment staged before its invoice exists waits and
+is applied by the run in which the invoice lands. Customers of these records are synced by the loads
+themselves when the partition's customer asset did not cover them.
 """
 
 from __future__ import annotations
@@ -13,16 +13,10 @@ from typing import Any
 
 from revqb_pipeline.entities.payments.credit_load import sync_credit_applications, sync_credit_memos
 from revqb_pipeline.entities.payments.credit_mapping import credit_memo_total_cents
-from revqb_pipeline.entities.payments.load import (
-    APPLY_SOURCE_TYPE,
-    CREDIT_SOURCE_TYPE,
-    SOURCE_TYPE,
-    build_documents,
-    ensure_customers,
-    gather,
-    payload_digest,
-    sync_payments,
-)
+from revqb_pipeline.entities.payments.documents import build_documents, payload_digest
+from revqb_pipeline.entities.payments.load import ensure_customers, sync_payments
+from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE, CREDIT_SOURCE_TYPE, SOURCE_TYPE
+from revqb_pipeline.entities.payments.working_set import gather
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
 from revqb_pipeline.sync.reference_data import ensure_reference_data
 from revqb_pipeline.sync.runtime import Runtime

@@ -1,0 +1,53 @@
+"""QBO Payments found by the ``<prefix><id>`` marker in their PrivateNote (Payment.DocNumber is not
+filterable): the writer's lookup adapter and the reconcilers' read of every live marked Payment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from revqb_pipeline.clients.errors import QBOError
+from revqb_pipeline.clients.qbo import QBOClient, in_clause
+from revqb_pipeline.entities.payments import mapping as pm
+from revqb_pipeline.sync.writer import WriteRequest
+
+
+class MarkerAdapter:
+    """Payments are found by the ``<prefix><id>`` marker in PrivateNote among their customer's payments
+    (Payment.DocNumber is not filterable); voided payments are ignored."""
+
+    def __init__(self, qbo: QBOClient, prefix: str):
+        self.qbo = qbo
+        self.prefix = prefix
+
+    def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+        wanted = {r.source_id for r in requests}
+        customers = sorted({str(r.payload["CustomerRef"]["value"]) for r in requests})
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(customers), 50):
+            chunk = customers[start : start + 50]
+            for row in self.qbo.query_all("Payment", where=f"CustomerRef IN {in_clause(chunk)}"):
+                if pm.is_voided(row):
+                    continue  # a voided payment is history: never linked, never edited
+                for sid in pm.markers_in(row.get("PrivateNote"), self.prefix):
+                    if sid in wanted:
+                        found[sid] = row
+        return found
+
+    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+        if pm.is_voided(existing):
+            return None  # never resurrect a voided payment by editing it
+        return pm.payment_update_payload(existing, desired)
+
+    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
+        return None
+
+
+def payments_by_marker(qbo: QBOClient, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every live (not voided) QBO Payment, by the source ids its PrivateNote markers name."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in qbo.query_all("Payment"):
+        if pm.is_voided(row):
+            continue
+        for sid in pm.markers_in(row.get("PrivateNote"), prefix):
+            out.setdefault(sid, []).append(row)
+    return out
