@@ -114,6 +114,26 @@ def docnumber_lookup(qbo: QBOClient, entity: str, field_name: str = "DocNumber")
     return lookup
 
 
+class DocNumberAdapter:
+    """The adapter of a transaction found by its DocNumber (invoice, credit memo, journal entry): lookup by
+    business key, a sparse update built by ``update_body``, no second try after a create error."""
+
+    def __init__(
+        self,
+        qbo: QBOClient,
+        entity: str,
+        update_body: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None],
+    ) -> None:
+        self.lookup: Callable[[list[WriteRequest]], dict[str, dict[str, Any]]] = docnumber_lookup(qbo, entity)
+        self._update_body = update_body
+
+    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+        return self._update_body(existing, desired)
+
+    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
+        return None
+
+
 NAME_LISTS = frozenset({"Customer", "Vendor", "Employee", "Item", "Account", "Class", "Department", "Term"})
 
 

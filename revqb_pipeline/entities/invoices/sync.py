@@ -10,10 +10,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.invoices.mapping import invoice_payload, invoice_update_payload
 from revqb_pipeline.mapping.config import MappingConfig
@@ -25,10 +24,9 @@ from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.resolver import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import (
+    DocNumberAdapter,
     LedgeredWriter,
     WriteReport,
-    WriteRequest,
-    docnumber_lookup,
     void_invoice,
 )
 
@@ -116,21 +114,6 @@ def build_invoice_payloads(
     return rows, bad
 
 
-class InvoiceAdapter:
-    """Invoices are found by DocNumber; updates are sparse with the current SyncToken."""
-
-    def __init__(self, qbo: QBOClient):
-        self.lookup: Callable[[list[WriteRequest]], dict[str, dict[str, Any]]] = docnumber_lookup(
-            qbo, "Invoice"
-        )
-
-    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
-        return invoice_update_payload(existing, desired)
-
-    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
-        return None
-
-
 def void_reversed(qbo: QBOClient, ledger: Ledger, bills: list[dict[str, Any]]) -> WriteReport:
     """Void the QBO invoice of every reversed Rev.io bill that reached QBO."""
     report = WriteReport()
@@ -159,6 +142,7 @@ def sync_invoices(
     """Create or update one QBO invoice per payload row; void those whose bill was reversed."""
     report = WriteReport()
     requests = prepare_requests(payload_rows, ledger, Resolver.load(ledger, refs), SOURCE_TYPE, report)
-    report.merge(LedgeredWriter(qbo, ledger, InvoiceAdapter(qbo)).write(requests))
+    adapter = DocNumberAdapter(qbo, "Invoice", invoice_update_payload)
+    report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
     report.merge(void_reversed(qbo, ledger, bills))
     return report

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from revqb_pipeline.clients.errors import QBOError
@@ -48,12 +47,12 @@ from revqb_pipeline.sync.reconcile import EntityReconciliation
 from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import (
+    DocNumberAdapter,
     LedgeredWriter,
     WriteReport,
     WriteRequest,
     create_entity,
     delete_entity,
-    docnumber_lookup,
 )
 
 log = logging.getLogger("revqb.sync")
@@ -112,19 +111,6 @@ def load_month_payload(rt: Runtime, month: Month) -> dict[str, Any] | None:
 
 
 # ----- writing -------------------------------------------------------------------------------------------
-
-
-class JournalAdapter:
-    """JournalEntries are found by DocNumber; updates are sparse with the lines replaced."""
-
-    def __init__(self, qbo: QBOClient):
-        self.lookup: Callable[[list[WriteRequest]], dict[str, dict[str, Any]]] = docnumber_lookup(qbo, ENTITY)
-
-    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
-        return journal_update_payload(existing, desired)
-
-    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
-        return None
 
 
 def _rid(*parts: str) -> str:
@@ -191,7 +177,7 @@ def sync_month_journal(
         business_key=str(payload_row["business_key"]),
         partition_key=payload_row.get("partition_key"),
     )
-    return LedgeredWriter(qbo, ledger, JournalAdapter(qbo)).write([request])
+    return LedgeredWriter(qbo, ledger, DocNumberAdapter(qbo, ENTITY, journal_update_payload)).write([request])
 
 
 def post_month_journal(rt: Runtime, month: Month, refs: RefIds) -> WriteReport:
