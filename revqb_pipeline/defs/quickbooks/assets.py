@@ -11,10 +11,11 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
+from revqb_pipeline.defs._results import check_result, dagster_metadata
 from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.entities import STEPS
-from revqb_pipeline.sync.steps import CheckOutcome, Markdown, Step
+from revqb_pipeline.sync.steps import Step
 
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 MAPPING: dict[str, Any] = {"group_name": "quickbooks_mapping", "partitions_def": bill_date_partitions}
@@ -25,20 +26,6 @@ LOAD: dict[str, Any] = {
     "retry_policy": RETRY,
     "kinds": {"python"},
 }
-
-
-def dagster_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Step metadata with :class:`Markdown` values as markdown."""
-    return {k: dg.MetadataValue.md(str(v)) if isinstance(v, Markdown) else v for k, v in metadata.items()}
-
-
-def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN if outcome.warn else dg.AssetCheckSeverity.ERROR,
-        metadata=dagster_metadata(outcome.metadata),
-    )
 
 
 def step_asset(step: Step) -> dg.AssetsDefinition:

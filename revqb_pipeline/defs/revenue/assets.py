@@ -10,9 +10,10 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
+from revqb_pipeline.defs._results import check_result
 from revqb_pipeline.defs.partitions import month_partitions
 from revqb_pipeline.defs.resources import QBOResource, StagingResource
-from revqb_pipeline.defs.revenue.checks import CHECK_NAME, check_revenue
+from revqb_pipeline.entities.journals.checks import CHECK_NAME, check_revenue
 from revqb_pipeline.entities.journals.revenue import LOOKBACK_MONTHS, Month, MonthRevenue
 from revqb_pipeline.entities.journals.sync import (
     invoiced_amounts,
@@ -95,7 +96,7 @@ def revenue_summary(context: dg.AssetExecutionContext, staging: StagingResource)
         "summary": summary_table(summary),
     }
     yield dg.MaterializeResult(metadata=metadata)
-    yield check_revenue(summary, row["payload"], invoiced_amounts(rt.engine, month))
+    yield check_result(check_revenue(summary, row["payload"], invoiced_amounts(rt.engine, month)))
 
 
 @dg.asset(

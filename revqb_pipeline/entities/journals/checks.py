@@ -9,7 +9,8 @@ Three pandera frames (integer cents):
 - ``AccountTie``: per account, the entry's net debit equals what the summary implies.
 
 The check is yielded by the ``revenue/summary`` asset (``check_specs``), so a failure stops
-``quickbooks/revenue_journal`` in the same run.
+``quickbooks/revenue_journal`` in the same run. Pure: it returns a ``CheckOutcome`` that ``defs/`` turns
+into the Dagster check result.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
@@ -29,6 +29,7 @@ from revqb_pipeline.entities.journals.mapping import (
 )
 from revqb_pipeline.entities.journals.revenue import MonthRevenue
 from revqb_pipeline.money import to_cents
+from revqb_pipeline.sync.steps import CheckOutcome, Markdown
 
 CHECK_NAME = "journal_balances_and_ties"
 TOTAL = "_total"
@@ -147,7 +148,7 @@ def account_frame(summary: MonthRevenue, payload: Mapping[str, Any]) -> pd.DataF
     ).astype({"account": str, "journal_net_debit_cents": "int64", "expected_net_debit_cents": "int64"})
 
 
-def validate_frames(tie: pd.DataFrame, lines: pd.DataFrame, accounts: pd.DataFrame) -> dg.AssetCheckResult:
+def validate_frames(tie: pd.DataFrame, lines: pd.DataFrame, accounts: pd.DataFrame) -> CheckOutcome:
     """Run the three schemas lazily; failures come back as one markdown table."""
     failures: list[pd.DataFrame] = []
     for name, model, frame in (
@@ -168,14 +169,14 @@ def validate_frames(tie: pd.DataFrame, lines: pd.DataFrame, accounts: pd.DataFra
     if failures:
         table = pd.concat(failures, ignore_index=True)
         metadata["num_failures"] = len(table)
-        metadata["failures"] = dg.MetadataValue.md(table.to_markdown(index=False))
-        return dg.AssetCheckResult(check_name=CHECK_NAME, passed=False, metadata=metadata)
-    return dg.AssetCheckResult(check_name=CHECK_NAME, passed=True, metadata=metadata)
+        metadata["failures"] = Markdown(table.to_markdown(index=False))
+        return CheckOutcome(CHECK_NAME, passed=False, metadata=metadata)
+    return CheckOutcome(CHECK_NAME, passed=True, metadata=metadata)
 
 
 def check_revenue(
     summary: MonthRevenue, payload: Mapping[str, Any], invoiced: Mapping[str, int]
-) -> dg.AssetCheckResult:
+) -> CheckOutcome:
     """The check for one month: the summary ties to the invoices and the entry balances and ties to it."""
     return validate_frames(
         tie_frame(summary, invoiced), lines_frame(payload), account_frame(summary, payload)
