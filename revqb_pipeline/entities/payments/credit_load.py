@@ -8,10 +8,8 @@ applies more than an invoice's open balance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
 from revqb_pipeline.entities.payments import mapping as pm
@@ -23,22 +21,7 @@ from revqb_pipeline.entities.payments.voids import void_payments
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.resolver import Resolver
-from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest, docnumber_lookup
-
-
-class CreditMemoAdapter:
-    """Credit memos are found by DocNumber; updates are sparse (same rules as invoices)."""
-
-    def __init__(self, qbo: QBOClient):
-        self.lookup: Callable[[list[WriteRequest]], dict[str, dict[str, Any]]] = docnumber_lookup(
-            qbo, "CreditMemo"
-        )
-
-    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
-        return invoice_update_payload(existing, desired)
-
-    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
-        return None
+from revqb_pipeline.sync.writer import DocNumberAdapter, LedgeredWriter, WriteReport
 
 
 def sync_credit_memos(
@@ -64,7 +47,8 @@ def sync_credit_memos(
             )
             report.record(sid, "quarantined", reason)
     requests = prepare(post, ledger, resolver, CREDIT_SOURCE_TYPE, report)
-    report.merge(LedgeredWriter(qbo, ledger, CreditMemoAdapter(qbo)).write(requests))
+    adapter = DocNumberAdapter(qbo, "CreditMemo", invoice_update_payload)  # sparse updates, as invoices
+    report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
     return report
 
 
