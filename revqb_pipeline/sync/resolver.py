@@ -12,19 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from revqb_pipeline.mapping.symbols import (
-    ACCOUNT_PREFIX,
-    BILL_PREFIX,
-    CREDIT_PREFIX,
-    CUSTOMER_PREFIX,
-    ITEM_PREFIX,
-    PAYMENT_METHOD_PREFIX,
-)
+from revqb_pipeline.mapping.symbols import BY_KIND, SYMBOLS, Symbol
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.writer import WriteReport, WriteRequest
-
-CREDIT_SOURCE_TYPE = "credit"
 
 
 class Unresolved(Exception):
@@ -46,41 +37,33 @@ def synced_ids(ledger: Ledger, source_type: str) -> dict[str, str]:
     }
 
 
-def synced_customers(ledger: Ledger) -> dict[str, str]:
-    """Rev.io customer id -> QBO customer Id, for every customer the ledger has synced."""
-    return synced_ids(ledger, "customer")
-
-
 @dataclass
 class Resolver:
-    """Swaps symbolic references (customer, invoice, credit memo, item, payment method, account) for Ids."""
+    """Swaps symbolic references (``mapping/symbols.py: SYMBOLS``) for QBO ids: ledger-backed ones from
+    ``synced`` (source type -> source id -> QBO id), reference data from ``refs``."""
 
-    customers: dict[str, str]
-    invoices: dict[str, str]
-    credit_memos: dict[str, str]
+    synced: dict[str, dict[str, str]]
     refs: RefIds
 
     @classmethod
     def load(cls, ledger: Ledger, refs: RefIds) -> Resolver:
-        return cls(
-            synced_customers(ledger), synced_ids(ledger, "bill"), synced_ids(ledger, CREDIT_SOURCE_TYPE), refs
-        )
+        types = {s.source_type for s in SYMBOLS if s.source_type}
+        return cls({t: synced_ids(ledger, t) for t in sorted(types)}, refs)
+
+    def ids(self, symbol: Symbol) -> dict[str, str]:
+        """Key -> QBO id of everything ``symbol`` can point at."""
+        if symbol.source_type:
+            return self.synced.get(symbol.source_type, {})
+        return getattr(self.refs, symbol.reference or "")
 
     def _swap(self, ref: dict[str, Any]) -> None:
         value = str(ref.get("value", ""))
-        table: list[tuple[str, str, dict[str, str], bool]] = [
-            (CUSTOMER_PREFIX, "customer", self.customers, True),
-            (BILL_PREFIX, "invoice", self.invoices, True),
-            (CREDIT_PREFIX, "credit memo", self.credit_memos, True),
-            (ITEM_PREFIX, "item", self.refs.items, False),
-            (PAYMENT_METHOD_PREFIX, "payment method", self.refs.payment_methods, False),
-            (ACCOUNT_PREFIX, "account", self.refs.accounts, False),
-        ]
-        for prefix, kind, ids, waits in table:
-            if value.startswith(prefix):
-                key = value[len(prefix) :]
+        for symbol in SYMBOLS:
+            if value.startswith(symbol.prefix):
+                key = value[len(symbol.prefix) :]
+                ids = self.ids(symbol)
                 if key not in ids:
-                    raise Unresolved(kind, key, waits)
+                    raise Unresolved(symbol.kind, key, symbol.waits)
                 ref["value"] = ids[key]
                 return
 
@@ -103,13 +86,9 @@ class Resolver:
 
 def why_missing(ledger: Ledger, exc: Unresolved) -> str:
     """A readable reason for a record that waits on ``exc``'s dependency, with that dependency's state."""
-    source = {"customer": "customer", "invoice": "bill", "credit memo": CREDIT_SOURCE_TYPE}.get(exc.kind)
-    what = {
-        "customer": "Rev.io customer",
-        "invoice": "the invoice of Rev.io bill",
-        "credit memo": "credit memo",
-    }
-    text = f"waiting for {what.get(exc.kind, exc.kind)} {exc.key} to reach QBO"
+    symbol = BY_KIND.get(exc.kind)
+    source = symbol.source_type if symbol else None
+    text = f"waiting for {symbol.what if symbol else exc.kind} {exc.key} to reach QBO"
     row = ledger.get(source, exc.key) if source else None
     if row is not None:
         text += f" (it is {row.status}{': ' + row.last_error if row.last_error else ''})"

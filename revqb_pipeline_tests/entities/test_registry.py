@@ -194,3 +194,12 @@ def test_a_new_record_type_groups_by_its_extract_asset() -> None:
     assert grouped["catalog"] == ["product_type", "product", "widget"]
     assert grouped["gizmos"] == ["gizmo"]
     assert "widget" not in BY_SOURCE_TYPE  # the real registry is untouched
+
+
+def test_symbolic_references_resolve_from_registered_source_types() -> None:
+    """Every ledger-backed symbol (``revio-bill:`` ...) names a source type the ledger holds."""
+    from revqb_pipeline.entities import ledger_source_types
+    from revqb_pipeline.mapping.symbols import SYMBOLS
+
+    backed = {s.source_type for s in SYMBOLS if s.source_type}
+    assert backed and backed <= set(ledger_source_types())

@@ -31,7 +31,7 @@ def ledger(sqlite_url: str) -> Iterator[Ledger]:
 
 
 def resolver() -> Resolver:
-    return Resolver(customers={"1042": "C58"}, invoices={"77": "INV9"}, credit_memos={"5": "CM3"}, refs=REFS)
+    return Resolver({"customer": {"1042": "C58"}, "bill": {"77": "INV9"}, "credit": {"5": "CM3"}}, refs=REFS)
 
 
 def payment_body(customer: str = "revio-customer:1042", txn: str = "revio-bill:77") -> dict[str, Any]:
@@ -102,11 +102,7 @@ def test_load_reads_only_synced_rows_with_an_id(ledger: Ledger) -> None:
 
     loaded = Resolver.load(ledger, REFS)
 
-    assert (loaded.customers, loaded.invoices, loaded.credit_memos) == (
-        {"1": "C1"},
-        {"2": "INV2"},
-        {"3": "CM3"},
-    )
+    assert loaded.synced == {"bill": {"2": "INV2"}, "credit": {"3": "CM3"}, "customer": {"1": "C1"}}
     assert loaded.refs is REFS
 
 

@@ -10,13 +10,13 @@ from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.customers.sync import sync_customers
 from revqb_pipeline.entities.payments.decisions import record
 from revqb_pipeline.entities.payments.markers import MarkerAdapter
-from revqb_pipeline.entities.payments.source_types import SOURCE_TYPE
+from revqb_pipeline.entities.payments.source_types import CUSTOMER_SOURCE_TYPE, SOURCE_TYPE
 from revqb_pipeline.entities.payments.voids import void_payments
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.reference_data import RefIds
-from revqb_pipeline.sync.resolver import Resolver, prepare_requests, synced_customers
+from revqb_pipeline.sync.resolver import Resolver, prepare_requests, synced_ids
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest
 
 
@@ -29,7 +29,7 @@ def ensure_customers(
     partition_key: str | None,
 ) -> WriteReport:
     """Sync the staged customers among ``customer_ids`` that have no synced QBO customer yet."""
-    have = synced_customers(ledger)
+    have = synced_ids(ledger, CUSTOMER_SOURCE_TYPE)
     missing = sorted({str(c) for c in customer_ids} - set(have), key=int)
     rows = store.rows_in("stg_customers", "customer_id", [int(c) for c in missing]) if missing else []
     return sync_customers(qbo, ledger, rows, cfg, partition_key) if rows else WriteReport()
@@ -50,7 +50,7 @@ def prepare(
 
 def _resolved_customer(row: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
     cid = str(row["payload"].get("customer_id") or "")
-    qid = resolver.customers.get(cid)
+    qid = resolver.synced.get(CUSTOMER_SOURCE_TYPE, {}).get(cid)
     return {"CustomerRef": {"value": qid}} if qid else None
 
 

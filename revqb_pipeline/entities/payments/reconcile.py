@@ -6,11 +6,11 @@ from typing import Any
 
 from revqb_pipeline.entities.payments import mapping as pm
 from revqb_pipeline.entities.payments.markers import payments_by_marker
-from revqb_pipeline.entities.payments.source_types import SOURCE_TYPE
+from revqb_pipeline.entities.payments.source_types import BILL_SOURCE_TYPE, CUSTOMER_SOURCE_TYPE, SOURCE_TYPE
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.money import from_cents, to_cents
 from revqb_pipeline.sync.reconcile import EntityReconciliation
-from revqb_pipeline.sync.resolver import synced_customers, synced_ids
+from revqb_pipeline.sync.resolver import synced_ids
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import read_by_ids
 
@@ -93,7 +93,7 @@ def reconcile_balances(rt: Runtime) -> EntityReconciliation:
     ]
     payments = [norm.normalize_payment(p) for p in rt.revio.iter_records("Payments")]
     outstanding = pm.revio_outstanding(bills, payments)
-    invoices = synced_ids(rt.ledger, "bill")
+    invoices = synced_ids(rt.ledger, BILL_SOURCE_TYPE)
     qbo_invoices = read_by_ids(
         rt.qbo, "Invoice", [invoices[str(b)] for b in outstanding if str(b) in invoices]
     )
@@ -119,7 +119,7 @@ def reconcile_balances(rt: Runtime) -> EntityReconciliation:
             unbilled[int(ch["customer_id"])] = unbilled.get(int(ch["customer_id"]), 0) + to_cents(
                 ch["amount"]
             )
-    customers = synced_customers(rt.ledger)
+    customers = synced_ids(rt.ledger, CUSTOMER_SOURCE_TYPE)
     qbo_customers = read_by_ids(rt.qbo, "Customer", customers.values())
     for raw in rt.revio.iter_records("Customers"):
         cid = str(raw["customer_id"])

@@ -14,6 +14,7 @@ from typing import Any
 
 from revqb_pipeline.entities.payments.source_types import (
     APPLY_SOURCE_TYPE,
+    BILL_SOURCE_TYPE,
     CREDIT_SOURCE_TYPE,
     SOURCE_TYPE,
 )
@@ -80,7 +81,7 @@ def gather(store: StagingStore, ledger: Ledger, partition_key: str) -> WorkingSe
         unstaged = sorted(bill_ids - set(ws.bills))
         ws.held_bills = {
             int(sid): row.last_error or "quarantined"
-            for sid, row in (ledger.get_many("bill", unstaged) if unstaged else {}).items()
+            for sid, row in (ledger.get_many(BILL_SOURCE_TYPE, unstaged) if unstaged else {}).items()
             if row.status == LedgerStatus.QUARANTINED
         }
     ws.payments = dict(sorted(pays.items()))

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from revqb_pipeline.entities.invoices.sync import SOURCE_TYPE as BILL_SOURCE_TYPE
 from revqb_pipeline.mapping.checks import jurisdiction_or_unknown
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
@@ -191,7 +192,7 @@ def reconcile_taxes(rt: Runtime) -> TaxReconciliation:
     }
     reasons = {}
     for bid in staged:
-        row = rt.ledger.get("bill", str(bid))
+        row = rt.ledger.get(BILL_SOURCE_TYPE, str(bid))
         if bid not in invoices and row is not None:
             reasons[bid] = f"{row.status}: {row.last_error}" if row.last_error else str(row.status)
     rec = compare_taxes(revio_by_bill, qbo_by_bill, reasons)
