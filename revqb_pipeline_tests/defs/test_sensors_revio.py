@@ -10,9 +10,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from revqb_pipeline.defs.automation.sensors import plan, revio_changes_sensor, scan, window_start
+from revqb_pipeline.defs.automation.sensors import MAX_RUNS, WATCHED, revio_changes_sensor
+from revqb_pipeline.defs.partitions import START_DATE
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.staging.ledger import LedgerStatus
+from revqb_pipeline.sync.changes import plan, scan, window_start
 from revqb_pipeline_tests._books import BILL_DAY, invoice_balance
 from revqb_pipeline_tests._harness import Pipeline
 
@@ -87,11 +89,11 @@ def test_time_budget_leaves_unread_days_for_the_next_tick(env: Pipeline) -> None
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     env.clock("2026-01-04T09:00:00")
     env.pay(min(env.bills()), Decimal("1.00"), None)
-    since = window_start({}, 7)
+    since = window_start({}, 7, START_DATE)
     calls = iter(range(1000))
-    stopped = scan(env.runtime().revio, since, deadline=0.5, clock=lambda: float(next(calls)))
+    stopped = scan(env.runtime().revio, since, WATCHED, deadline=0.5, clock=lambda: float(next(calls)))
     assert stopped.complete_until == BILL_DAY and stopped.days == {}
-    requests, cursor, _ = plan({}, stopped, since, lambda d: True)
+    requests, cursor, _ = plan({}, stopped, since, lambda d: True, MAX_RUNS)
     assert not requests and cursor["days"] == {}
 
 
