@@ -44,15 +44,15 @@ def spec_for(source_type: str) -> EntitySpec:
         raise KeyError(f"unknown source type {source_type!r}; known: {sorted(BY_SOURCE_TYPE)}") from None
 
 
-def watched() -> tuple[EntitySpec, ...]:
+def watched(registry: tuple[EntitySpec, ...] = REGISTRY) -> tuple[EntitySpec, ...]:
     """Record types whose new or changed records start a sync of their ``created_date`` day."""
-    return tuple(spec for spec in REGISTRY if spec.watched_fields)
+    return tuple(spec for spec in registry if spec.watched_fields)
 
 
-def extract_assets() -> dict[str, tuple[EntitySpec, ...]]:
+def extract_assets(registry: tuple[EntitySpec, ...] = REGISTRY) -> dict[str, tuple[EntitySpec, ...]]:
     """``revio/<name>`` / ``staging/<name>`` asset name -> the record types it reads and stages."""
     out: dict[str, list[EntitySpec]] = {}
-    for spec in REGISTRY:
+    for spec in registry:
         out.setdefault(spec.asset, []).append(spec)
     return {name: tuple(specs) for name, specs in out.items()}
 

@@ -51,7 +51,7 @@ def record_id_of(raw: Any, pk: str) -> str:
         return str(rid)
     value = raw.get(pk) if isinstance(raw, dict) else None
     if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip().isdigit():
-        return str(value).strip()[:64]  # e.g. "0042" or 0: kept as sent
+        return str(value).strip()[:64]  # 0, "0", or digits beyond the id range: kept as sent
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
     kind = "missing" if value in (None, "") else "invalid"
     return f"{kind}-{pk}-{digest}"

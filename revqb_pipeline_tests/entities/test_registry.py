@@ -175,8 +175,14 @@ def test_every_entity_module_declares_its_parts() -> None:
             assert isinstance(getattr(module, part), tuple), f"{module.__name__}.{part}"
 
 
-def test_a_new_record_type_groups_by_its_extract_asset() -> None:
-    """A synthetic spec (never added to the real registry) joins a shared asset or gets its own."""
+def test_a_new_record_type_groups_by_its_extract_asset_and_gets_its_assets() -> None:
+    """A synthetic spec (never added to the real registry) joins a shared asset or gets its own, and the
+    Dagster factories give it its extract and staging assets (what "adding an entity" relies on)."""
+    import dagster as dg
+
+    from revqb_pipeline.defs.revio.assets import extract_asset
+    from revqb_pipeline.defs.staging.assets import stage_asset
+
     base = partial(
         EntitySpec,
         resource="Widgets",
@@ -185,15 +191,25 @@ def test_a_new_record_type_groups_by_its_extract_asset() -> None:
         normalizer=lambda ctx: dict,
     )
     shared = base(name="widgets", source_type="widget", extract_asset="catalog")
-    own = base(name="gizmos", source_type="gizmo")
+    own = base(
+        name="gizmos",
+        source_type="gizmo",
+        extract=lambda ctx: {"gizmo": []},
+        extract_inputs=("bills",),
+        extract_description="Gizmos of the day.",
+        stage_deps=("catalog",),
+    )
 
-    grouped: dict[str, list[str]] = {}
-    for spec in (*REGISTRY, shared, own):
-        grouped.setdefault(spec.asset, []).append(spec.source_type)
+    grouped = extract_assets((*REGISTRY, shared, own))
 
-    assert grouped["catalog"] == ["product_type", "product", "widget"]
-    assert grouped["gizmos"] == ["gizmo"]
+    assert [s.source_type for s in grouped["catalog"]] == ["product_type", "product", "widget"]
+    assert [s.source_type for s in grouped["gizmos"]] == ["gizmo"]
     assert "widget" not in BY_SOURCE_TYPE  # the real registry is untouched
+    extract, stage = extract_asset("gizmos", grouped["gizmos"]), stage_asset("gizmos", grouped["gizmos"])
+    assert extract.key == dg.AssetKey(["revio", "gizmos"])
+    assert extract.dependency_keys == {dg.AssetKey(["revio", "bills"])}
+    assert stage.key == dg.AssetKey(["staging", "gizmos"])
+    assert stage.dependency_keys == {dg.AssetKey(["revio", "gizmos"]), dg.AssetKey(["staging", "catalog"])}
 
 
 def test_symbolic_references_resolve_from_registered_source_types() -> None:

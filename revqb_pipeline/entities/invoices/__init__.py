@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
+from revqb_pipeline.entities.invoices.reconcile import reconcile_invoices
 from revqb_pipeline.entities.invoices.steps import STEPS as STEPS
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import fetch_bills, fetch_children_for_bills
-from revqb_pipeline.sync.reconcile import reconcile_invoices
 from revqb_pipeline.sync.spec import (
     EntitySpec,
     ExtractContext,
