@@ -1,4 +1,4 @@
-"""Reading one bill-date window from Rev.io: bills, their charges, credits and payments, and their customers.
+"""Reading one bill-date window from Rev.io: records created that day, and the children of the day's bills.
 
 Rev.io only offers ``created_date`` windows on transactions, and a charge, credit or payment gets its
 ``bill_id`` after it was created, so child records are read over a look-back window and checked against
@@ -13,18 +13,14 @@ malformed Rev.io data.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from revqb_pipeline.clients.errors import RevioError
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.mapping.normalize import record_cents, record_key, record_token
-from revqb_pipeline.staging.store import StagingStore
 
 DEFAULT_LOOKBACK_DAYS = 62
-#: Customers of a day's payments or credits that are not staged yet are read one by one up to this many.
-PER_ID_CUSTOMER_LIMIT = 25
 
 
 def window_end_inclusive(end: datetime) -> datetime:
@@ -32,9 +28,10 @@ def window_end_inclusive(end: datetime) -> datetime:
     return end - timedelta(seconds=1)
 
 
-def fetch_bills(revio: RevioClient, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Bills created in ``[start, end)``."""
-    return list(revio.bills(created_start=start, created_end=window_end_inclusive(end)))
+def fetch_created(revio: RevioClient, resource: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Records of ``resource`` created in ``[start, end)``."""
+    fetch = getattr(revio, resource.lower())
+    return list(fetch(created_start=start, created_end=window_end_inclusive(end)))
 
 
 def fetch_children_for_bills(
@@ -82,28 +79,6 @@ def fetch_children_for_bills(
     return out + [rec for _, rec in sorted(unreadable.items())]
 
 
-def fetch_customers(
-    revio: RevioClient,
-    customer_ids: Iterable[int],
-    updated_start: datetime | None = None,
-    updated_end: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Customers referenced by ``customer_ids`` plus those updated in the window (one paged read)."""
-    wanted = {int(c) for c in customer_ids}
-    out: dict[tuple[int, str], dict[str, Any]] = {}
-    for rec in revio.customers():
-        cid = record_key(rec, "customer_id")
-        updated = str(rec.get("updated_date") or "")
-        in_window = (
-            updated_start is not None
-            and updated_end is not None
-            and updated_start.isoformat()[:19] <= updated[:19] < updated_end.isoformat()[:19]
-        )
-        if cid in wanted or in_window:
-            out[record_token(rec, "customer_id")] = rec
-    return [out[k] for k in sorted(out)]
-
-
 def day_records(
     revio: RevioClient,
     resource: str,
@@ -141,16 +116,3 @@ def get_or_none(revio: RevioClient, resource: str, rid: int) -> dict[str, Any] |
         if exc.status == 404:
             return None
         raise
-
-
-def missing_customers(
-    revio: RevioClient, store: StagingStore, records: list[dict[str, Any]], *, staging_table: str
-) -> list[dict[str, Any]]:
-    """Rev.io customers of ``records`` that are not staged in ``staging_table`` yet (per id when few,
-    else one paged read)."""
-    ids = sorted({c for r in records if (c := record_key(r, "customer_id"))})
-    have = {int(c["customer_id"]) for c in store.rows_in(staging_table, "customer_id", ids)} if ids else set()
-    missing = [i for i in ids if i not in have]
-    if len(missing) <= PER_ID_CUSTOMER_LIMIT:
-        return [c for i in missing if (c := get_or_none(revio, "Customers", i))]
-    return fetch_customers(revio, missing)

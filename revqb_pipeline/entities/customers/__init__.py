@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from revqb_pipeline.entities.customers.extract import fetch_customers
 from revqb_pipeline.entities.customers.reconcile import reconcile_customers
 from revqb_pipeline.entities.customers.steps import STEPS as STEPS
 from revqb_pipeline.mapping.normalize import normalize_customer
 from revqb_pipeline.mapping.normalize import record_key as _key
-from revqb_pipeline.sync.extract import fetch_customers
 from revqb_pipeline.sync.spec import (
     EntitySpec,
     ExtractContext,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from revqb_pipeline.entities.customers import CUSTOMER
+from revqb_pipeline.entities.customers.extract import missing_customers
 from revqb_pipeline.entities.invoices import BILL
 from revqb_pipeline.entities.payments.reconcile import (
     reconcile_balances,
@@ -15,7 +16,7 @@ from revqb_pipeline.entities.payments.reconcile import (
 from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE
 from revqb_pipeline.entities.payments.steps import STEPS as STEPS
 from revqb_pipeline.mapping import normalize as norm
-from revqb_pipeline.sync.extract import day_records, missing_customers
+from revqb_pipeline.sync.extract import day_records
 from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted, Reconciler
 
 
