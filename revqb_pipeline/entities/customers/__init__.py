@@ -5,6 +5,7 @@ from __future__ import annotations
 from revqb_pipeline.entities.customers.extract import fetch_customers
 from revqb_pipeline.entities.customers.reconcile import reconcile_customers
 from revqb_pipeline.entities.customers.steps import STEPS as STEPS
+from revqb_pipeline.entities.customers.sync import SOURCE_TYPE
 from revqb_pipeline.mapping.normalize import normalize_customer
 from revqb_pipeline.mapping.normalize import record_key as _key
 from revqb_pipeline.sync.spec import (
@@ -28,7 +29,7 @@ def _normalizer(ctx: StageContext) -> Normalizer:
 
 CUSTOMER = EntitySpec(
     name="customers",
-    source_type="customer",
+    source_type=SOURCE_TYPE,
     resource="Customers",
     primary_key="customer_id",
     staging_table="stg_customers",

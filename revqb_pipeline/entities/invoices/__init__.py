@@ -6,6 +6,7 @@ from functools import partial
 
 from revqb_pipeline.entities.invoices.reconcile import reconcile_invoices
 from revqb_pipeline.entities.invoices.steps import STEPS as STEPS
+from revqb_pipeline.entities.invoices.sync import SOURCE_TYPE
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import fetch_children_for_bills, fetch_created
 from revqb_pipeline.sync.spec import (
@@ -68,12 +69,12 @@ PRODUCT = EntitySpec(
 )
 BILL = EntitySpec(
     name="bills",
-    source_type="bill",
+    source_type=SOURCE_TYPE,
     resource="Bills",
     primary_key="bill_id",
     staging_table="stg_bills",
     normalizer=lambda ctx: partial(norm.normalize_bill, partition_key=ctx.partition_key),
-    extract=lambda ctx: {"bill": fetch_created(ctx.revio, "Bills", ctx.start, ctx.end)},
+    extract=lambda ctx: {SOURCE_TYPE: fetch_created(ctx.revio, "Bills", ctx.start, ctx.end)},
     extract_description="Rev.io bills created on the partition's bill date.",
     qbo_entity="Invoice",
     business_key="DocNumber = <invoice.doc_number_prefix><bill_id>",

@@ -3,6 +3,7 @@ credits -> QBO CreditMemos applied to their bill's invoice (they share the per-b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from revqb_pipeline.entities.customers import CUSTOMER
@@ -13,7 +14,7 @@ from revqb_pipeline.entities.payments.reconcile import (
     reconcile_credits,
     reconcile_payments,
 )
-from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE
+from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE, CREDIT_SOURCE_TYPE, SOURCE_TYPE
 from revqb_pipeline.entities.payments.steps import STEPS as STEPS
 from revqb_pipeline.mapping import normalize as norm
 from revqb_pipeline.sync.extract import day_records
@@ -22,7 +23,9 @@ from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted, Reco
 
 def _day_extract(
     source_type: str, resource: str, pk: str, total: str | None, originals: str | None = None
-) -> EntitySpec.extract:  # type: ignore[valid-type]
+) -> Callable[[ExtractContext], Extracted]:
+    """The extract of a day's payments or credits (+ originals of reversals) and their unstaged customers."""
+
     def extract(ctx: ExtractContext) -> Extracted:
         bills = ctx.records(BILL.source_type)
         records = day_records(
@@ -43,12 +46,12 @@ def _day_extract(
 
 PAYMENT = EntitySpec(
     name="payments",
-    source_type="payment",
+    source_type=SOURCE_TYPE,
     resource="Payments",
     primary_key="payment_id",
     staging_table="stg_payments",
     normalizer=lambda ctx: partial(norm.normalize_payment, partition_key=ctx.partition_key),
-    extract=_day_extract("payment", "Payments", "payment_id", None, "original_payment_id"),
+    extract=_day_extract(SOURCE_TYPE, "Payments", "payment_id", None, "original_payment_id"),
     extract_inputs=("bills",),
     extract_description=(
         "Payments created on the partition's day or posted on its bills (+ originals of reversals)."
@@ -68,12 +71,12 @@ PAYMENT = EntitySpec(
 )
 CREDIT = EntitySpec(
     name="credits",
-    source_type="credit",
+    source_type=CREDIT_SOURCE_TYPE,
     resource="Credits",
     primary_key="credit_memo_id",
     staging_table="stg_credits",
     normalizer=lambda ctx: partial(norm.normalize_credit, partition_key=ctx.partition_key, cfg=ctx.mapping),
-    extract=_day_extract("credit", "Credits", "credit_memo_id", "credit_memo_amount"),
+    extract=_day_extract(CREDIT_SOURCE_TYPE, "Credits", "credit_memo_id", "credit_memo_amount"),
     extract_inputs=("bills",),
     extract_description="Credits created on the partition's day or posted on its bills.",
     qbo_entity="CreditMemo",
