@@ -54,3 +54,16 @@ def test_benchmark_entry_runs_with_the_tiniest_settings(tmp_path: Path) -> None:
         line.split()[-1] for line in proc.stdout.splitlines() if line.strip().startswith("job succeeded")
     ]
     assert succeeded == ["yes", "yes"], succeeded
+
+
+def test_scale_benchmark_reconciles_and_a_quiet_run_makes_no_qbo_request() -> None:
+    """``benchmarks.scale``'s main path on a tiny world (a whole month, so the balances can agree)."""
+    from benchmarks.scale import report, run_size
+
+    res = run_size(3, days=31, seed=7, time_scale=0.05, latency_s=0.0, quiet=True)
+    figures = report(res, time_scale=0.05, latency_s=0.0)
+    assert res.billing.ok and res.rest.ok and res.quiet.ok
+    assert res.billing.invoices > 0
+    assert res.reconciled and all(ok for _, ok, _ in res.reconciled), res.reconciled
+    assert figures["agrees"] == 1.0
+    assert res.quiet.qbo.requests == 0
