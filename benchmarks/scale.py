@@ -101,7 +101,8 @@ def child_sandboxes(customers: int, seed: int, time_scale: float, latency_s: flo
     """Start :func:`serve_child` in a fresh interpreter; stop it on exit."""
     cmd = [sys.executable, "-m", "benchmarks.scale", "--serve", str(customers), "--seed", str(seed)]
     cmd += ["--time-scale", str(time_scale), "--latency", str(latency_s)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
