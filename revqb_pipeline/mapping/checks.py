@@ -38,9 +38,9 @@ from revqb_pipeline.mapping.schemas import (
     BillTotals,
     ChargeLines,
     InvoicePayloadLines,
-    _decimal_or_none,
     bill_totals_from_lines,
     invoice_lines_frame,
+    non_negative,
 )
 
 Row = Mapping[str, Any]
@@ -393,14 +393,9 @@ class MappedInvoiceLines(InvoicePayloadLines):
     posting_account: Series[str] = pa.Field(nullable=True)
     posting_account_type: Series[str] = pa.Field(nullable=True)
 
-    @pa.check(
-        "qty",
-        element_wise=True,
-        error="qty is not a non-negative decimal (negative lines go to credit memos)",
-    )
-    def qty_non_negative(cls, value: Any) -> bool:
-        d = _decimal_or_none(value)
-        return d is not None and d >= 0
+    @pa.check("qty", error="qty is not a non-negative decimal (negative lines go to credit memos)")
+    def qty_non_negative(cls, series: pd.Series) -> Series[bool]:
+        return non_negative(series)
 
     @pa.dataframe_check(error="line item is not an item of the mapping file")
     def every_line_maps_to_an_item(cls, df: pd.DataFrame) -> Series[bool]:
@@ -419,13 +414,13 @@ def mapped_lines_frame(payloads: Iterable[Mapping[str, Any]], cfg: MappingConfig
     """``invoice_lines_frame`` plus ``item_in_mapping``, ``posting_account`` (the item's income account) and
     ``posting_account_type`` from the mapping file."""
     df = invoice_lines_frame(payloads, cfg)
-    items = [cfg.items.get(n) if isinstance(n, str) else None for n in df["item_name"]]
-    accounts = [i.income_account if i is not None else None for i in items]
-    df["item_in_mapping"] = [i is not None for i in items]
-    df["posting_account"] = accounts
-    df["posting_account_type"] = [
-        cfg.accounts[a].type if a is not None and a in cfg.accounts else None for a in accounts
-    ]
+    accounts = {n: i.income_account for n, i in cfg.items.items()}
+    types = {a: acct.type for a, acct in cfg.accounts.items()}
+    names = df["item_name"].where(df["item_name"].map(lambda v: isinstance(v, str)))
+    df["item_in_mapping"] = names.isin(list(accounts)).to_numpy(dtype=bool)
+    df["posting_account"] = names.map(accounts).astype(object).where(df["item_in_mapping"], None)
+    df["posting_account_type"] = df["posting_account"].map(types).astype(object)
+    df["posting_account_type"] = df["posting_account_type"].where(df["posting_account_type"].notna(), None)
     return df
 
 

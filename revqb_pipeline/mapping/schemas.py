@@ -12,32 +12,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
+from revqb_pipeline.mapping._numeric import parse_decimals, product_equals_cents
 from revqb_pipeline.mapping.config import MappingConfig
-from revqb_pipeline.money import UNIT_PRICE_PLACES, MoneyError, to_cents, to_decimal
 
 
-def _decimal_or_none(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool) or (isinstance(value, float) and value != value):
-        return None
-    try:
-        d = to_decimal(value)
-    except MoneyError:
-        return None
-    return d if d.is_finite() else None
+def _ints(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 values with 0 for nulls, not-null mask) of an integer column (nullable or not)."""
+    known = series.notna().to_numpy(dtype=bool)
+    values = pd.to_numeric(series, errors="coerce").fillna(0)
+    return values.to_numpy(dtype=np.int64, na_value=0), known
 
 
-def _cents_or_none(value: Any) -> int | None:
-    d = _decimal_or_none(value)
-    if d is None:
-        return None
-    try:
-        return to_cents(d)
-    except MoneyError:
-        return None
+def non_negative(series: pd.Series) -> Series[bool]:
+    """Vectorized: each value is decimal text (or a number) ``>= 0``."""
+    parsed = parse_decimals(series)
+    return pd.Series(parsed.ok & (parsed.mantissa >= 0), index=series.index)
 
 
 class ChargeLines(pa.DataFrameModel):
@@ -51,10 +45,9 @@ class ChargeLines(pa.DataFrameModel):
     amount_cents: Series[int]
     quantity: Series[str]
 
-    @pa.check("quantity", element_wise=True, error="quantity is not a non-negative decimal number")
-    def quantity_parseable(cls, value: Any) -> bool:
-        d = _decimal_or_none(value)
-        return d is not None and d >= 0
+    @pa.check("quantity", error="quantity is not a non-negative decimal number")
+    def quantity_parseable(cls, series: pd.Series) -> Series[bool]:
+        return non_negative(series)
 
     @pa.dataframe_check(error="amount_cents != product_amount_cents + tax_amount_cents")
     def amount_is_product_plus_tax(cls, df: pd.DataFrame) -> Series[bool]:
@@ -82,29 +75,25 @@ class InvoicePayloadLines(pa.DataFrameModel):
     qty: Series[str]
     unit_price: Series[str]
 
-    @pa.check("amount", element_wise=True, error="amount is not a whole number of cents")
-    def amount_whole_cents(cls, value: Any) -> bool:
-        return _cents_or_none(value) is not None
+    @pa.check("amount", error="amount is not a whole number of cents")
+    def amount_whole_cents(cls, series: pd.Series) -> Series[bool]:
+        return pd.Series(parse_decimals(series).at_most(2), index=series.index)
 
-    @pa.check("unit_price", element_wise=True, error="unit_price is not a decimal with at most 5 places")
-    def unit_price_places(cls, value: Any) -> bool:
-        d = _decimal_or_none(value)
-        return d is not None and d == d.quantize(UNIT_PRICE_PLACES)
+    @pa.check("unit_price", error="unit_price is not a decimal with at most 5 places")
+    def unit_price_places(cls, series: pd.Series) -> Series[bool]:
+        return pd.Series(parse_decimals(series).at_most(5), index=series.index)
 
     @pa.dataframe_check(error="amount_cents does not match amount")
     def amount_matches_cents(cls, df: pd.DataFrame) -> Series[bool]:
-        return pd.Series(
-            [_cents_or_none(a) == c for a, c in zip(df["amount"], df["amount_cents"], strict=True)],
-            index=df.index,
-        )
+        amount = parse_decimals(df["amount"])
+        cents, known = _ints(df["amount_cents"])
+        return pd.Series(amount.at_most(2) & known & (amount.scaled(2) == cents), index=df.index)
 
     @pa.dataframe_check(error="qty * unit_price != amount (QBO error 6070)")
     def qty_times_price_is_amount(cls, df: pd.DataFrame) -> Series[bool]:
-        out = []
-        for q, p, c in zip(df["qty"], df["unit_price"], df["amount_cents"], strict=True):
-            dq, dp = _decimal_or_none(q), _decimal_or_none(p)
-            out.append(dq is not None and dp is not None and dq * dp * 100 == Decimal(int(c)))
-        return pd.Series(out, index=df.index)
+        cents, known = _ints(df["amount_cents"])
+        qty, price = parse_decimals(df["qty"]), parse_decimals(df["unit_price"])
+        return pd.Series(product_equals_cents(qty, price, cents, known), index=df.index)
 
     class Config:
         coerce = True
@@ -185,43 +174,40 @@ def invoice_lines_frame(
     """
     marker = cfg.invoice.bill_note_marker if cfg else "revio:bill:"
     tax_items = set(cfg.tax_item_names()) if cfg else set()
-    rows = []
+    cols: dict[str, list[Any]] = {c: [] for c in _LINE_COLUMNS if c not in _COMPUTED}
+    overrides: list[Any] = []
+    counts: list[int] = []
     for payload in payloads:
-        bill_id = _bill_id_of(payload, marker)
-        override = _cents_or_none((payload.get("TxnTaxDetail") or {}).get("TotalTax")) or 0
-        num = 0
-        for line in payload.get("Line") or []:
-            if line.get("DetailType") != "SalesItemLineDetail":
-                continue
-            num += 1
-            detail = line.get("SalesItemLineDetail") or {}
-            ref = detail.get("ItemRef") or {}
-            name = ref.get("name")
-            rows.append(
-                {
-                    "bill_id": bill_id,
-                    "doc_number": payload.get("DocNumber"),
-                    "line_num": num,
-                    "line_kind": "tax" if name in tax_items else "item",
-                    "item_name": name,
-                    "item_ref": None if ref.get("value") in (None, "") else str(ref.get("value")),
-                    "amount": _text(line.get("Amount")),
-                    "amount_cents": _cents_or_none(line.get("Amount")),
-                    "qty": _text(detail.get("Qty")),
-                    "unit_price": _text(detail.get("UnitPrice")),
-                    "txn_total_tax_cents": override,
-                }
-            )
-    df = pd.DataFrame(rows, columns=_LINE_COLUMNS)
-    df["amount_cents"] = df["amount_cents"].astype("Int64")
+        lines = [ln for ln in payload.get("Line") or [] if ln.get("DetailType") == "SalesItemLineDetail"]
+        if not lines:
+            continue
+        n = len(lines)
+        counts.append(n)
+        cols["bill_id"] += [_bill_id_of(payload, marker)] * n
+        cols["doc_number"] += [payload.get("DocNumber")] * n
+        cols["line_num"] += range(1, n + 1)
+        overrides.append(_text((payload.get("TxnTaxDetail") or {}).get("TotalTax")))
+        details = [ln.get("SalesItemLineDetail") or {} for ln in lines]
+        refs = [d.get("ItemRef") or {} for d in details]
+        cols["item_name"] += [r.get("name") for r in refs]
+        cols["item_ref"] += [None if r.get("value") in (None, "") else str(r.get("value")) for r in refs]
+        cols["amount"] += [_text(ln.get("Amount")) for ln in lines]
+        cols["qty"] += [_text(d.get("Qty")) for d in details]
+        cols["unit_price"] += [_text(d.get("UnitPrice")) for d in details]
+    df = pd.DataFrame(cols)
+    df["line_kind"] = np.where(df["item_name"].isin(tax_items), "tax", "item") if len(df) else []
+    amount = parse_decimals(df["amount"])
+    cents = amount.scaled(2)
+    df["amount_cents"] = pd.array(cents, dtype="Int64")
+    df.loc[~amount.at_most(2), "amount_cents"] = pd.NA
+    override = parse_decimals(overrides)
+    per_payload = np.where(override.at_most(2), override.scaled(2), 0)
+    df["txn_total_tax_cents"] = np.repeat(per_payload, counts).astype(np.int64)
     df["bill_id"] = df["bill_id"].astype("Int64")
-    return df
+    return df.reindex(columns=_LINE_COLUMNS)
 
 
-def _records(data: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    if isinstance(data, pd.DataFrame):
-        return data.to_dict("records")
-    return list(data)
+_COMPUTED = ("line_kind", "amount_cents", "txn_total_tax_cents")
 
 
 def bill_totals_from_lines(
@@ -235,35 +221,50 @@ def bill_totals_from_lines(
     Without ``charges`` the charge tax is taken to be the invoice's own tax (so only the bill-total rule is
     really checked); tax lines are only recognised when the lines frame was built with the mapping config.
     """
-    bill_amounts = {int(b["bill_id"]): int(b["invoice_amount_cents"]) for b in _records(bills)}
-    charge_tax: dict[int, int] | None = None
-    if charges is not None:
-        charge_tax = {}
-        for ch in _records(charges):
-            bid = ch.get("bill_id")
-            if bid is not None and bid == bid:  # skip None / NaN
-                charge_tax[int(bid)] = charge_tax.get(int(bid), 0) + int(ch.get("tax_amount_cents") or 0)
-    rows = []
-    for bill_id, mine in lines.dropna(subset=["bill_id"]).groupby("bill_id", sort=True):
-        bid = int(bill_id)
-        tax_lines = int(mine.loc[mine["line_kind"] == "tax", "amount_cents"].fillna(0).sum())
-        override = int(mine["txn_total_tax_cents"].fillna(0).max()) if "txn_total_tax_cents" in mine else 0
-        rows.append(
-            {
-                "bill_id": bid,
-                "lines_cents": int(mine["amount_cents"].fillna(0).sum()),
-                "tax_lines_cents": tax_lines,
-                "total_tax_cents": override,
-                "invoice_amount_cents": bill_amounts.get(bid),
-                "charge_tax_cents": charge_tax.get(bid, 0)
-                if charge_tax is not None
-                else tax_lines + override,
-            }
+    bill_df = bills if isinstance(bills, pd.DataFrame) else pd.DataFrame(list(bills))
+    amounts = (
+        pd.Series(
+            bill_df["invoice_amount_cents"].astype("int64").to_numpy(),
+            index=bill_df["bill_id"].astype("int64").to_numpy(),
         )
+        if len(bill_df)
+        else pd.Series(dtype="int64")
+    )
+    amounts = amounts[~amounts.index.duplicated(keep="last")]  # as the dict it replaces: the last row wins
+    known = lines.dropna(subset=["bill_id"])
+    cents = known["amount_cents"].astype("Int64").fillna(0).astype("int64")
+    keyed = pd.DataFrame(
+        {
+            "bill_id": known["bill_id"].astype("int64"),
+            "lines_cents": cents,
+            "tax_lines_cents": cents.where(known["line_kind"] == "tax", 0),
+            "total_tax_cents": (
+                known["txn_total_tax_cents"].fillna(0).astype("int64")
+                if "txn_total_tax_cents" in known
+                else 0
+            ),
+        }
+    )
+    df = keyed.groupby("bill_id", sort=True).agg(
+        lines_cents=("lines_cents", "sum"),
+        tax_lines_cents=("tax_lines_cents", "sum"),
+        total_tax_cents=("total_tax_cents", "max"),
+    )
+    df = df.reset_index()
+    df["invoice_amount_cents"] = pd.array(df["bill_id"].map(amounts), dtype="Int64")
+    if charges is not None:
+        charge_df = charges if isinstance(charges, pd.DataFrame) else pd.DataFrame(list(charges))
+        if len(charge_df) and "bill_id" in charge_df:
+            taxed = charge_df.dropna(subset=["bill_id"])
+            tax = pd.to_numeric(taxed.get("tax_amount_cents"), errors="coerce").fillna(0).astype("int64")
+            per_bill = tax.groupby(taxed["bill_id"].astype("int64")).sum()
+        else:
+            per_bill = pd.Series(dtype="int64")
+        df["charge_tax_cents"] = df["bill_id"].map(per_bill).fillna(0).astype("int64")
+    else:
+        df["charge_tax_cents"] = df["tax_lines_cents"] + df["total_tax_cents"]
     columns = ["bill_id", "lines_cents", "tax_lines_cents", "total_tax_cents", "invoice_amount_cents"]
-    df = pd.DataFrame(rows, columns=[*columns, "charge_tax_cents"])
-    df["invoice_amount_cents"] = df["invoice_amount_cents"].astype("Int64")
-    return df
+    return df.reindex(columns=[*columns, "charge_tax_cents"])
 
 
 def bill_totals_frame(
