@@ -7,7 +7,9 @@ without reading code. Unknown keys are rejected (a typo must not silently fall b
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -604,8 +606,17 @@ def _line_of(path: str, lines: dict[str, int]) -> int | None:
     return None
 
 
+#: Validated mappings by (source, sha256 of the text): every step of a run asks for the mapping; reading
+#: the file is cheap, parsing and validating it is not. The models are frozen, so one instance is shared.
+_LOADED: dict[tuple[str, str], MappingConfig] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 def load_mapping(path: str | Path | None = None) -> MappingConfig:
-    """Read and validate a mapping file; ``None`` reads the packaged ``mapping/default.yaml``."""
+    """Read and validate a mapping file; ``None`` reads the packaged ``mapping/default.yaml``.
+
+    The file is read every time; the same text is parsed and validated once per process.
+    """
     if path is None:
         source = "revqb_pipeline/mapping/default.yaml"
         text = resources.files("revqb_pipeline.mapping").joinpath("default.yaml").read_text(encoding="utf-8")
@@ -617,6 +628,24 @@ def load_mapping(path: str | Path | None = None) -> MappingConfig:
             raise MappingConfigError(
                 f"{source}: cannot read the mapping file: {exc.strerror or exc}"
             ) from None
+    key = (source, hashlib.sha256(text.encode()).hexdigest())
+    with _LOADED_LOCK:
+        hit = _LOADED.get(key)
+    if hit is None:
+        hit = _parse_text(text, source)
+        with _LOADED_LOCK:
+            _LOADED[key] = hit
+    return hit
+
+
+def clear_mapping_cache() -> None:
+    """Forget every parsed mapping (the next ``load_mapping`` parses its file again)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+def _parse_text(text: str, source: str) -> MappingConfig:
+    """Parse and validate mapping YAML ``text`` read from ``source``; raises ``MappingConfigError``."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
