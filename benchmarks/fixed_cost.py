@@ -118,12 +118,14 @@ class RunCost:
 
 
 def fresh_process_caches() -> None:
-    """Empty the per-process caches a new ``revqb sync`` process starts without (parsed mapping,
-    verified QBO reference data), so each in-process run pays what a new process pays."""
+    """Empty the per-process caches a new ``revqb sync`` process starts without (parsed mapping, TLS
+    context, verified QBO reference data), so each in-process run pays what a new process pays."""
+    from revqb_pipeline.clients._tls import forget_ssl_context
     from revqb_pipeline.mapping.config import clear_mapping_cache
     from revqb_pipeline.sync.reference_data import clear_reference_cache
 
     clear_mapping_cache()
+    forget_ssl_context()
     clear_reference_cache()
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from revqb_pipeline.clients._tls import new_http_client
 from revqb_pipeline.clients.errors import OAuthError, config_error_from_transport
 from revqb_pipeline.models.tokens import OAuthTokens, TokenStore
 
@@ -53,7 +54,7 @@ class OAuthClient:
         self.realm_id = realm_id
         self._auth = httpx.BasicAuth(client_id, client_secret)
         self._store = store
-        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._http = http or new_http_client(timeout, connect_timeout)
         self._owns_http = http is None
         self._margin = timedelta(seconds=refresh_margin_s)
         self._max_retries = max_retries

@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from revqb_pipeline.clients import jsonutil
+from revqb_pipeline.clients._tls import new_http_client
 from revqb_pipeline.clients.backoff import backoff_delay
 from revqb_pipeline.clients.errors import (
     QBOAuthError,
@@ -165,7 +166,7 @@ class QBOClient:
         self.max_retries = max_retries
         self.backoff_base_s = backoff_base_s
         self.throttle_backoff_s = throttle_backoff_s
-        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._http = http or new_http_client(timeout, connect_timeout)
         self._owns_http = http is None
         self._sleep = sleep
         self._prefix = f"/v3/company/{realm_id}"

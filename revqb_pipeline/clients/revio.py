@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from revqb_pipeline.clients import jsonutil
+from revqb_pipeline.clients._tls import new_http_client
 from revqb_pipeline.clients.backoff import backoff_delay
 from revqb_pipeline.clients.errors import (
     RevioAuthError,
@@ -154,7 +155,7 @@ class RevioClient:
         self.backoff_base_s = backoff_base_s
         self._auth = httpx.BasicAuth(f"{username}@{client_code}", password)
         self._headers = {"Ocp-Apim-Subscription-Key": subscription_key, "Accept": "application/json"}
-        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self._http = http or new_http_client(timeout, connect_timeout)
         self._owns_http = http is None
         self._sleep = sleep
         self._root = root
