@@ -15,7 +15,7 @@ from revqb_pipeline.mapping import checks as mapping_checks
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
-from revqb_pipeline.sync.reference_data import ensure_reference_data
+from revqb_pipeline.sync.reference_data import RefIds, ensure_reference_data
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.steps import CheckOutcome, CheckSpec, Markdown, Step, StepResult, md_table
 from revqb_pipeline.sync.steps import report_metadata as write_metadata
@@ -94,9 +94,11 @@ def check_invoice_lines(
 def load(rt: Runtime, partition_key: str) -> StepResult:
     """Post the partition's invoices (void reversed bills), then write each QBO id back to its Rev.io bill."""
     pk = partition_key
-    refs = ensure_reference_data(rt.qbo, rt.mapping)
+    payloads = load_payloads(rt.store, SOURCE_TYPE, [pk])
+    # reference data is only read to resolve payloads: a day with none sends no QBO request for it
+    refs = ensure_reference_data(rt.qbo, rt.mapping) if payloads else RefIds()
     bills = rt.store.rows("stg_bills", partition_key=pk)
-    report = sync_invoices(rt.qbo, rt.ledger, load_payloads(rt.store, SOURCE_TYPE, [pk]), refs, bills)
+    report = sync_invoices(rt.qbo, rt.ledger, payloads, refs, bills)
     synced = {
         r.source_id: r.qbo_id
         for r in rt.ledger.rows(source_type=SOURCE_TYPE, statuses=[LedgerStatus.SYNCED], partition_key=pk)

@@ -18,7 +18,7 @@ from revqb_pipeline.entities.payments.load import ensure_customers, sync_payment
 from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE, CREDIT_SOURCE_TYPE, SOURCE_TYPE
 from revqb_pipeline.entities.payments.working_set import gather
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
-from revqb_pipeline.sync.reference_data import ensure_reference_data
+from revqb_pipeline.sync.reference_data import RefIds, ensure_reference_data
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.steps import (
     CheckOutcome,
@@ -105,7 +105,7 @@ def credit_memo_payloads(rt: Runtime, partition_key: str) -> StepResult:
 def load_payments(rt: Runtime, partition_key: str) -> StepResult:
     """QBO Payments applied to their invoices; bounced ones voided, refunds netted, waits re-driven."""
     rows = load_payloads(rt.store, SOURCE_TYPE, [partition_key])
-    refs = ensure_reference_data(rt.qbo, rt.mapping)
+    refs = ensure_reference_data(rt.qbo, rt.mapping) if rows else RefIds()  # only read to resolve rows
     customers = ensure_customers(rt.qbo, rt.ledger, rt.store, rt.mapping, _customers_of(rows), partition_key)
     report = sync_payments(rt.qbo, rt.ledger, rows, refs, rt.mapping)
     metadata = report_metadata(report)
@@ -117,7 +117,7 @@ def load_credit_memos(rt: Runtime, partition_key: str) -> StepResult:
     """QBO CreditMemos, applied to their bill's invoice by a zero-total Payment."""
     memos = load_payloads(rt.store, CREDIT_SOURCE_TYPE, [partition_key])
     applications = load_payloads(rt.store, APPLY_SOURCE_TYPE, [partition_key])
-    refs = ensure_reference_data(rt.qbo, rt.mapping)
+    refs = ensure_reference_data(rt.qbo, rt.mapping) if memos or applications else RefIds()
     customers = ensure_customers(rt.qbo, rt.ledger, rt.store, rt.mapping, _customers_of(memos), partition_key)
     report = sync_credit_memos(rt.qbo, rt.ledger, memos, refs)
     applied = sync_credit_applications(rt.qbo, rt.ledger, applications, refs)
