@@ -21,7 +21,7 @@ PINNED = {
     (3, 300, 2): "f3f20c62c602adc84260169c7657e83eb26c2727a610c32debd4d0d7378c3e89",
     (11, 40, 12): "6316e958c0a5f8f68428413a938546aa359499470f4c123df5efbeb8926a07dc",
 }
-MID_SIZE_HASH = "367c2145e6189ca4a37cf1c60623a2fb1fa51e2630058f2ddaa9cc08f3d9951e"
+MID_SIZE_HASH = "a8930262b34b3b1ac2f06cf761c1ed60ce2e63a27bc66c5dde57a8baabcaefe3"
 
 
 def _sha(ds: RevioDataset) -> str:
@@ -51,6 +51,8 @@ def test_mid_size_month_is_deterministic_and_served_unchanged(month: RevioDatase
 def test_mid_size_month_has_every_record_kind(month: RevioDataset) -> None:
     assert len(month.customers) == 2000
     assert len({c["billing_address"]["company_name"].lower() for c in month.customers}) == 2000
+    accounts = [c["account_number"] for c in month.customers if c["account_number"]]
+    assert len(accounts) == len(set(accounts)) > 1800  # unique, like Rev.io's account numbers
     assert len(month.bills) > 1500 and len(month.charges) > 6000
     # charges: federal (USF, excise), state (sales, telecom excise), local (utility, E911) and exempt
     taxed = Counter(c["tax_class_id"] for c in month.charges if c["tax_amount"] > 0)

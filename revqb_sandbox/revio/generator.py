@@ -151,6 +151,7 @@ class _Sim:
         self.profiles: dict[int, _Profile] = {}
         self.n = customers
         self.ref = 1000
+        self.accounts: set[str] = set()
 
     # ----------------------------------------------------------------- helpers
     def at(self, d: date, lo: int = 8, hi: int = 18) -> datetime:
@@ -237,6 +238,10 @@ class _Sim:
             "modified_date": fmt(created),
         }
         account = None if rng.random() < 0.08 else f"{rng.randint(100000, 999999)}"
+        while account is not None and account in self.accounts:  # Rev.io account numbers are unique
+            account = f"{rng.randint(100000, 999999)}"
+        if account is not None:
+            self.accounts.add(account)
         profile_id = 1 if rng.random() < 0.75 else 2
         return {
             "customer_id": None,
