@@ -24,6 +24,7 @@ from typing import Any
 from benchmarks.common import (
     BATCH_PER_MINUTE,
     PER_MINUTE,
+    Count429,
     QBOStats,
     burst_minimum_minutes,
     figure,
@@ -38,18 +39,6 @@ from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
 REVIO_PER_MINUTE = 500
-
-
-class _Count429(logging.Handler):
-    """Counts the Rev.io client's ``-> 429`` warnings (the Rev.io sandbox keeps no 429 counter)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "-> 429" in record.getMessage():
-            self.count += 1
 
 
 @dataclass
@@ -101,7 +90,7 @@ def _limiter_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, f
 
 def run_pass(p: SandboxRun, partitions: list[str], limiter: QBORateLimiter, *, quiet: bool) -> PassFigures:
     """Run the sync job once over ``partitions`` and collect the counters it moved."""
-    counter = _Count429()
+    counter = Count429()
     logging.getLogger("revqb.revio").addHandler(counter)
     qbo_before = QBOStats.fetch(p.sb.qbo_url, p.sb.qbo.realm_id)
     revio_before = revio_request_count(p)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,3 +101,22 @@ class QBOStats:
             peak_concurrency=self.peak_concurrency,
             entities={k: v for k, v in ents.items() if v},
         )
+
+
+class Count429(logging.Handler):
+    """Counts the Rev.io client's ``-> 429`` warnings (the Rev.io sandbox keeps no 429 counter)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "-> 429" in record.getMessage():
+            self.count += 1
+
+
+def quiet_logging() -> None:
+    """Errors only from revqb and the root logger, no Dagster telemetry: the benchmark prints its own."""
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("revqb").setLevel(logging.ERROR)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import logging
 import multiprocessing as mp
 import os
 import pstats
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from benchmarks.common import figure, heading
+from benchmarks.common import figure, heading, quiet_logging
 
 GOAL_CPU_S = 0.3
 GOAL_REVIO_CALLS = 2
@@ -225,9 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("revqb").setLevel(logging.ERROR)
-    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    quiet_logging()
     print(f"revqb fixed-cost benchmark (os.cpu_count()={os.cpu_count()})", flush=True)
     bench_fixed_cost(
         args.customers, args.seed, args.runs, args.profile or bool(args.profile_out), args.profile_out

@@ -7,11 +7,12 @@ Prints figures and ratios for: 1. billing-run throughput, 2. idempotent re-run, 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
+
+from benchmarks.common import quiet_logging
 
 DEFAULT_CUSTOMERS = 1300  # ~1,040 bills over two bill dates with the default seed
 QUICK_CUSTOMERS = 250  # ~200 bills
@@ -41,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("revqb").setLevel(logging.ERROR)
-    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    quiet_logging()
 
     from benchmarks.billing import bench_billing
     from benchmarks.limiter import bench_limiter

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from benchmarks.common import QBOStats, figure, heading, limit_minimum_minutes, ratio
+from benchmarks.common import Count429, QBOStats, figure, heading, limit_minimum_minutes, ratio
 
 START = date(2026, 1, 1)
 BILLING_DAY = "2026-01-01"
@@ -122,18 +122,6 @@ def child_sandboxes(customers: int, seed: int, time_scale: float, latency_s: flo
 
 
 # ----------------------------------------------------------------------------- measuring runs
-class _Count429(logging.Handler):
-    """Counts the Rev.io client's ``-> 429`` warnings."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "-> 429" in record.getMessage():
-            self.count += 1
-
-
 @dataclass
 class Phase:
     """What one phase (a set of runs) cost."""
@@ -156,7 +144,7 @@ class Phase:
 @contextlib.contextmanager
 def measure(phase: Phase, child: Child) -> Iterator[Phase]:
     """Fill ``phase`` with the wall and CPU time, QBO and Rev.io counts moved inside the block."""
-    counter = _Count429()
+    counter = Count429()
     logging.getLogger("revqb.revio").addHandler(counter)
     qbo_before, revio_before = child.qbo(), child.revio_requests()
     wall0, cpu0 = time.monotonic(), time.process_time()
