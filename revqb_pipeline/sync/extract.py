@@ -94,8 +94,7 @@ def day_records(
     ``originals_field``, also the originals those records point at (a reversal or refund row needs its
     original, whose flags may have changed)."""
     pk = primary_key
-    fetch = getattr(revio, resource.lower())
-    out = {record_token(r, pk): r for r in fetch(created_start=start, created_end=window_end_inclusive(end))}
+    out = {record_token(r, pk): r for r in fetch_created(revio, resource, start, end)}
     for rec in fetch_children_for_bills(
         revio, resource.lower(), bills, start, end, primary_key=pk, total_field=total_field
     ):

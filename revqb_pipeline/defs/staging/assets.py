@@ -14,22 +14,16 @@ from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets
 from revqb_pipeline.sync.spec import EntitySpec, Extracted, StageContext
 from revqb_pipeline.sync.stage import StageReport, stage_extracted
+from revqb_pipeline.sync.steps import md_table
 
 COMMON: dict[str, Any] = {"group_name": "staging", "partitions_def": bill_date_partitions, "kinds": {"sql"}}
-
-
-def md_cell(text: object) -> str:
-    """``text`` safe in a markdown table cell (a reason may quote a value holding ``|`` or newlines)."""
-    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def stage_result(report: StageReport, others: dict[str, int] | None = None) -> dg.MaterializeResult:
     """Counts, the quarantined records with their reasons, and how many other-type records were staged."""
     metadata: dict[str, Any] = report.metadata()
     if report.quarantined:
-        rows = sorted(report.quarantined.items())
-        table = "\n".join(f"| {md_cell(rid)} | {md_cell(why)} |" for rid, why in rows)
-        metadata["quarantined_records"] = dg.MetadataValue.md("| record | reason |\n|---|---|\n" + table)
+        metadata["quarantined_records"] = dg.MetadataValue.md(md_table(report.quarantined))
     metadata.update({f"{name}_staged": n for name, n in (others or {}).items()})
     return dg.MaterializeResult(metadata=metadata)
 

@@ -38,7 +38,8 @@ def fetch_customers(
     if len(missing) <= PER_ID_CUSTOMER_LIMIT:
         found = [c for i in missing if (c := get_or_none(revio, "Customers", i))]
     else:
-        found = [rec for rec in revio.customers() if record_key(rec, "customer_id") in set(missing)]
+        needed = set(missing)
+        found = [rec for rec in revio.customers() if record_key(rec, "customer_id") in needed]
     for rec in found:
         out[record_token(rec, "customer_id")] = rec
     return [out[k] for k in sorted(out)]

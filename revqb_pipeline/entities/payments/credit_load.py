@@ -13,7 +13,7 @@ from typing import Any
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
 from revqb_pipeline.entities.payments import mapping as pm
-from revqb_pipeline.entities.payments.decisions import record
+from revqb_pipeline.entities.payments.decisions import record_rows
 from revqb_pipeline.entities.payments.load import prepare
 from revqb_pipeline.entities.payments.markers import MarkerAdapter
 from revqb_pipeline.entities.payments.source_types import APPLY_SOURCE_TYPE, CREDIT_SOURCE_TYPE
@@ -31,21 +31,9 @@ def sync_credit_memos(
     report = WriteReport()
     resolver = Resolver.load(ledger, refs)
     post = [r for r in rows if r["payload"]["decision"] == "post"]
-    for row in rows:
-        if row["payload"]["decision"] == "reject":
-            sid = str(row["source_id"])
-            reason = row["payload"]["reason"]
-            record(
-                ledger,
-                CREDIT_SOURCE_TYPE,
-                sid,
-                LedgerStatus.QUARANTINED,
-                reason,
-                action="quarantined",
-                qbo_entity="CreditMemo",
-                partition_key=row.get("partition_key"),
-            )
-            report.record(sid, "quarantined", reason)
+    rejected = [r for r in rows if r["payload"]["decision"] == "reject"]
+    quarantined = LedgerStatus.QUARANTINED
+    record_rows(ledger, report, rejected, CREDIT_SOURCE_TYPE, quarantined, qbo_entity="CreditMemo")
     requests = prepare(post, ledger, resolver, CREDIT_SOURCE_TYPE, report)
     adapter = DocNumberAdapter(qbo, "CreditMemo", invoice_update_payload)  # sparse updates, as invoices
     report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
@@ -71,20 +59,8 @@ def sync_credit_applications(
     pk = rows[0].get("partition_key") if rows else None
     if stale:
         void_payments(qbo, ledger, adapter, stale, APPLY_SOURCE_TYPE, report, pk)
-    for r in rows:
-        if r["payload"]["decision"] == "wait":
-            sid, reason = str(r["source_id"]), r["payload"]["reason"]
-            record(
-                ledger,
-                APPLY_SOURCE_TYPE,
-                sid,
-                LedgerStatus.WAITING,
-                reason,
-                action="waiting",
-                qbo_entity="Payment",
-                partition_key=pk,
-            )
-            report.record(sid, "waiting", reason)
+    waiting = [r for r in rows if r["payload"]["decision"] == "wait"]  # rows of one partition (pk)
+    record_rows(ledger, report, waiting, APPLY_SOURCE_TYPE, LedgerStatus.WAITING, qbo_entity="Payment")
     apply = [r for r in rows if r["payload"]["decision"] == "apply"]
     requests = prepare(apply, ledger, resolver, APPLY_SOURCE_TYPE, report)
     report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))

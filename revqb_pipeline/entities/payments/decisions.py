@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.sync.writer import WriteReport
 
 
 def record(
@@ -64,3 +67,31 @@ def record(
         business_key=business_key,
     )
     return True
+
+
+def record_rows(
+    ledger: Ledger,
+    report: WriteReport,
+    rows: list[dict[str, Any]],
+    source_type: str,
+    status: LedgerStatus,
+    *,
+    qbo_entity: str,
+) -> None:
+    """Record each payload row as ``status`` (waiting or quarantined) with its decision's reason, and report
+    it under the same action."""
+    action = "waiting" if status == LedgerStatus.WAITING else "quarantined"
+    for row in rows:
+        sid = str(row["source_id"])
+        reason = row["payload"]["reason"]
+        record(
+            ledger,
+            source_type,
+            sid,
+            status,
+            reason,
+            action=action,
+            qbo_entity=qbo_entity,
+            partition_key=row.get("partition_key"),
+        )
+        report.record(sid, action, reason)

@@ -8,7 +8,7 @@ from typing import Any
 
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.customers.sync import sync_customers
-from revqb_pipeline.entities.payments.decisions import record
+from revqb_pipeline.entities.payments.decisions import record, record_rows
 from revqb_pipeline.entities.payments.markers import MarkerAdapter
 from revqb_pipeline.entities.payments.source_types import CUSTOMER_SOURCE_TYPE, SOURCE_TYPE
 from revqb_pipeline.entities.payments.voids import void_payments
@@ -73,33 +73,8 @@ def sync_payments(
     void_payments(qbo, ledger, adapter, voids, SOURCE_TYPE, report, pk)
     requests = prepare(by_decision.get("post", []), ledger, resolver, SOURCE_TYPE, report)
     report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
-    for row in by_decision.get("wait", []):
-        sid = str(row["source_id"])
-        reason = row["payload"]["reason"]
-        record(
-            ledger,
-            SOURCE_TYPE,
-            sid,
-            LedgerStatus.WAITING,
-            reason,
-            action="waiting",
-            qbo_entity="Payment",
-            partition_key=row.get("partition_key"),
-        )
-        report.record(sid, "waiting", reason)
-    for row in by_decision.get("reject", []):
-        sid = str(row["source_id"])
-        record(
-            ledger,
-            SOURCE_TYPE,
-            sid,
-            LedgerStatus.QUARANTINED,
-            row["payload"]["reason"],
-            action="quarantined",
-            qbo_entity="Payment",
-            partition_key=row.get("partition_key"),
-        )
-        report.record(sid, "quarantined", row["payload"]["reason"])
+    for decision, status in (("wait", LedgerStatus.WAITING), ("reject", LedgerStatus.QUARANTINED)):
+        record_rows(ledger, report, by_decision.get(decision, []), SOURCE_TYPE, status, qbo_entity="Payment")
     current = ledger.get_many(
         SOURCE_TYPE, [str(r["payload"]["original_payment_id"]) for r in by_decision.get("fold", [])]
     )
