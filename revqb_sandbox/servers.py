@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from revqb_sandbox.faults import parse_fault_spec
@@ -15,6 +16,10 @@ from revqb_sandbox.qbo.app import create_app as create_qbo_app
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 from revqb_sandbox.revio.app import create_app as create_revio_app
 from revqb_sandbox.revio.settings import RevioSandboxSettings
+from revqb_sandbox.tls import TLSFiles, make_certificates
+
+SERVE_LATENCY_S = 0.15
+"""``serve``'s per-request latency: a serial client makes ~6 requests/s, under Intuit's 10/s and 500/min."""
 
 
 @dataclass
@@ -26,6 +31,7 @@ class Sandboxes:
     revio: RevioSandboxSettings
     qbo: QBOSandboxSettings
     servers: list[ServedApp] = field(default_factory=list, repr=False)
+    tls: TLSFiles | None = None
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the revqb pipeline at these sandboxes."""
@@ -64,6 +70,8 @@ def build_settings(
     faults: str | None = None,
     qbo_empty: bool = False,
     bills: bool = True,
+    qbo_latency_s: float = 0.0,
+    qbo_sample_company: bool = False,
 ) -> tuple[RevioSandboxSettings, QBOSandboxSettings]:
     """Settings of both sandboxes from the shared knobs (``faults`` = ``"revio.kind=p,qbo.kind=#n"``)."""
     rules = parse_fault_spec(faults) if faults else {}
@@ -79,7 +87,14 @@ def build_settings(
         faults=faults if rules.get("revio") else None,
         bills=bills,
     )
-    qbo = QBOSandboxSettings(seed=seed, time_scale=time_scale, empty=qbo_empty, faults=rules.get("qbo", []))
+    qbo = QBOSandboxSettings(
+        seed=seed,
+        time_scale=time_scale,
+        empty=qbo_empty,
+        faults=rules.get("qbo", []),
+        request_latency_s=qbo_latency_s,
+        sample_company=qbo_sample_company and not qbo_empty,
+    )
     return revio, qbo
 
 
@@ -90,15 +105,16 @@ def start_sandboxes(
     host: str = "127.0.0.1",
     revio_port: int = 0,
     qbo_port: int = 0,
+    tls: TLSFiles | None = None,
 ) -> Sandboxes:
-    """Start both apps (port 0 = a free port); call ``stop_sandboxes`` when done."""
-    revio_srv = serve_app(create_revio_app(revio), host=host, port=revio_port)
+    """Start both apps (port 0 = a free port; ``tls``: HTTPS); call ``stop_sandboxes`` when done."""
+    revio_srv = serve_app(create_revio_app(revio), host=host, port=revio_port, tls=tls)
     try:
-        qbo_srv = serve_app(create_qbo_app(qbo), host=host, port=qbo_port)
+        qbo_srv = serve_app(create_qbo_app(qbo), host=host, port=qbo_port, tls=tls)
     except BaseException:
         revio_srv.stop()
         raise
-    return Sandboxes(revio_srv.url, qbo_srv.url, revio, qbo, [revio_srv, qbo_srv])
+    return Sandboxes(revio_srv.url, qbo_srv.url, revio, qbo, [revio_srv, qbo_srv], tls)
 
 
 def stop_sandboxes(sb: Sandboxes) -> None:
@@ -157,11 +173,44 @@ def describe(sb: Sandboxes) -> str:
         f"QBO sandbox:    {sb.qbo_url}   (token URL {sb.qbo_url}/oauth2/v1/tokens/bearer)",
         f"  realm {sb.qbo.realm_id}, client {sb.qbo.client_id} / {sb.qbo.client_secret}, "
         f"refresh token {sb.qbo.initial_refresh_token}",
+        f"  latency {sb.qbo.request_latency_s} s/request, limits {sb.qbo.per_second}/s "
+        f"{sb.qbo.per_minute}/min {sb.qbo.max_concurrent} concurrent; "
+        f"company: {_company(sb.qbo)}",
+        *([f"TLS: clients trust the CA {sb.tls.ca} (REQUESTS_CA_BUNDLE)"] if sb.tls else []),
         "",
         "Environment for the pipeline:",
         *(f"export {k}={v!r}" for k, v in sb.env().items()),
     ]
     return "\n".join(lines)
+
+
+def _company(qbo: QBOSandboxSettings) -> str:
+    if qbo.empty:
+        return "empty (reference data only)"
+    return "Intuit-style sample company" if qbo.sample_company else "revqb test seed"
+
+
+def serve_settings(
+    *,
+    seed: int = 7,
+    customers: int = 25,
+    time_scale: float = 1.0,
+    faults: str | None = None,
+    months: int = 1,
+    latency: float = SERVE_LATENCY_S,
+    empty: bool = False,
+) -> tuple[RevioSandboxSettings, QBOSandboxSettings]:
+    """``serve``'s settings: realistic latency and an Intuit-style sample company unless ``empty``."""
+    return build_settings(
+        seed=seed,
+        customers=customers,
+        months=months,
+        time_scale=time_scale,
+        faults=faults,
+        qbo_empty=empty,
+        qbo_latency_s=latency,
+        qbo_sample_company=True,
+    )
 
 
 def serve(
@@ -174,13 +223,21 @@ def serve(
     faults: str | None = None,
     months: int = 1,
     *,
+    latency: float = SERVE_LATENCY_S,
+    empty: bool = False,
+    tls_dir: Path | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Run both sandboxes until Ctrl-C (or ``stop`` is set), after printing URLs and credentials."""
-    revio, qbo = build_settings(
-        seed=seed, customers=customers, months=months, time_scale=time_scale, faults=faults
-    )
-    sb = start_sandboxes(revio, qbo, host=host, revio_port=revio_port, qbo_port=qbo_port)
+    """Run both sandboxes until Ctrl-C (or ``stop`` is set), after printing URLs and credentials.
+
+    ``tls_dir``: serve HTTPS with a CA and certificate generated there (the CA path is printed).
+    """
+    revio, qbo = serve_settings(
+        seed=seed, customers=customers, months=months, time_scale=time_scale, faults=faults,
+        latency=latency, empty=empty,
+    )  # fmt: skip
+    tls = make_certificates(tls_dir, (host, "localhost")) if tls_dir is not None else None
+    sb = start_sandboxes(revio, qbo, host=host, revio_port=revio_port, qbo_port=qbo_port, tls=tls)
     print(describe(sb), flush=True)
     print("\nPress Ctrl-C to stop.", flush=True)
     stop = stop or threading.Event()

@@ -15,9 +15,13 @@ from revqb_pipeline.cli._sync import activity_dates
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
-    """Run the Rev.io and QBO sandboxes until stopped."""
-    from revqb_sandbox.servers import serve
+    """Run the Rev.io and QBO sandboxes until stopped (``--latency``, ``--empty``, ``--tls`` when given)."""
+    from revqb_sandbox.servers import SERVE_LATENCY_S, serve
 
+    latency = getattr(args, "latency", None)
+    tls_dir = None
+    if getattr(args, "tls", False):
+        tls_dir = Path(getattr(args, "tls_dir", None) or tempfile.mkdtemp(prefix="revqb-tls-"))
     serve(
         host=args.host,
         revio_port=args.revio_port,
@@ -27,8 +31,26 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         faults=args.faults,
         months=args.months,
+        latency=SERVE_LATENCY_S if latency is None else latency,
+        empty=bool(getattr(args, "empty", False)),
+        tls_dir=tls_dir,
     )
     return EXIT_OK
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """The QBO-fidelity options of ``revqb sandbox serve`` (issue 15)."""
+    from revqb_sandbox.servers import SERVE_LATENCY_S
+
+    serve.add_argument(
+        "--latency",
+        type=float,
+        default=None,
+        help=f"seconds per QBO API request (default {SERVE_LATENCY_S}: a serial client stays under 10/s)",
+    )
+    serve.add_argument("--empty", action="store_true", help="QBO company with reference data only")
+    serve.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA (path printed)")
+    serve.add_argument("--tls-dir", default=None, help="where --tls writes ca.pem/server.pem (default: temp)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from revqb_sandbox.qbo.common import (
 from revqb_sandbox.qbo.entities import BY_LOWER, BY_PATH, SPECS
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 from revqb_sandbox.qbo.store import Obj, Realm, Store, StoredResponse, public
-from revqb_sandbox.qbo.validation import WriteContext
+from revqb_sandbox.qbo.validation import WriteContext, check_length, clean, unknown
 
 WRITE_OPS = ("create", "update", "delete", "void")
 
@@ -171,14 +171,13 @@ class QBOApi:
             raise QBOError(
                 "5010", "Stale Object Error", "Stale Object Error : Preferences SyncToken mismatch"
             )
+        body = clean(body)
         for section, value in body.items():
             if section in ("Id", "SyncToken", "MetaData", "domain", "sparse"):
                 continue
             if not isinstance(value, dict) or section not in prefs:
-                raise QBOError(
-                    "2010", "Request has invalid or unsupported property", f"Preferences.{section}"
-                )
-            prefs[section].update(value)
+                raise unknown(section, "Preferences")
+            _merge_prefs(prefs[section], value)
         prefs["SyncToken"] = str(int(prefs["SyncToken"]) + 1)
         prefs["MetaData"]["LastUpdatedTime"] = self.clock.stamp()
         ctx.events.append(("Preferences", prefs["Id"], "Update"))
@@ -208,10 +207,7 @@ class QBOApi:
                         raise QBOError(
                             "2020", "Required param missing", f"Required parameter {key} is missing"
                         )
-                if len(str(det["TaxRateName"])) > 10:
-                    raise QBOError(
-                        "2050", "String length is either shorter or longer than supported", "Max:10"
-                    )
+                check_length(str(det["TaxRateName"]), self.settings.tax_rate_name_max_len, "TaxRateName")
                 if ctx.get("TaxAgency", det["TaxAgencyId"]) is None:
                     raise QBOError(
                         "2500", "Invalid Reference Id", f"TaxAgency {det['TaxAgencyId']} not found"
@@ -243,6 +239,54 @@ class QBOApi:
         obj["MetaData"] = {"CreateTime": stamp, "LastUpdatedTime": stamp}
         ctx.realm.table(entity)[oid] = obj
         return obj
+
+
+READ_ONLY_PREFS = frozenset(
+    {
+        "FirstMonthOfFiscalYear",
+        "TaxYearMonth",
+        "UseAccountNumbers",
+        "HomeCurrency",
+        "CalcAgingReportFromTxnDate",
+    }
+)
+
+
+def _merge_prefs(current: Obj, update: Obj) -> None:
+    """Sparse merge: nested objects merge, ``NameValue``/``CustomField`` lists merge by ``Name``.
+
+    Read-only and unknown keys inside a known section are ignored (python-quickbooks posts its own defaults).
+    """
+    for key, value in update.items():
+        if key in READ_ONLY_PREFS or key not in current:
+            continue
+        old = current[key]
+        if isinstance(old, dict) and isinstance(value, dict):
+            _merge_prefs(old, value)
+        elif key in ("NameValue", "CustomField", "POCustomField") and isinstance(value, list):
+            _merge_named(old, value)
+        else:
+            current[key] = value
+
+
+def _merge_named(current: list[Obj], update: list[Any]) -> None:
+    """Entries with a ``Name`` replace their namesake (groups of ``CustomField`` recurse)."""
+    flat = {e.get("Name"): e for e in current if isinstance(e, dict) and "Name" in e}
+    for entry in update:
+        if not isinstance(entry, dict):
+            continue
+        if "CustomField" in entry and isinstance(entry["CustomField"], list):
+            for group in current:
+                if isinstance(group, dict) and "CustomField" in group:
+                    names = {f.get("Name") for f in group["CustomField"]}
+                    if names & {f.get("Name") for f in entry["CustomField"] if isinstance(f, dict)}:
+                        _merge_named(group["CustomField"], entry["CustomField"])
+            continue
+        name = entry.get("Name")
+        if name in flat:
+            flat[name].update(entry)
+        elif name:
+            current.append(entry)
 
 
 def entity_names() -> list[str]:

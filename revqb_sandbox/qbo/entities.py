@@ -138,7 +138,7 @@ SPECS: dict[str, EntitySpec] = {
             | {"CurrentBalance", "CurrentBalanceWithSubAccounts", "Description", "FullyQualifiedName", "Name"}
             | {"ParentRef", "SubAccount", "TaxCodeRef", "Level", "TxnLocationType", "AccountAlias"},
             required=("Name",),
-            lengths={"Name": 100, "AcctNum": 7, "Description": 100},
+            lengths={"Name": 100, "Description": 100},  # AcctNum: settings.acct_num_max_len
             refs={"ParentRef": "Account"},
         ),
         EntitySpec(

@@ -241,38 +241,139 @@ def seed_realm(realm: Realm, settings: QBOSandboxSettings, clock: Clock) -> None
         )
 
 
+COMPANY_NAME = "Sandbox Company_US_1"
+
+
+def _custom_fields(prefix: str, kind: str) -> list[Obj]:
+    """The two custom-field groups Intuit returns: three Use* booleans and three (empty) names."""
+    uses = [
+        {"Name": f"{prefix}.Use{kind}Custom{n}", "Type": "BooleanType", "BooleanValue": False}
+        for n in (1, 2, 3)
+    ]
+    names = [
+        {"Name": f"{prefix}.{kind}CustomName{n}", "Type": "StringType", "StringValue": ""} for n in (1, 2, 3)
+    ]
+    return [{"CustomField": uses}, {"CustomField": names}]
+
+
+def _email_message(doc: str, body: str) -> Obj:
+    return {
+        "Subject": f"{doc} from {COMPANY_NAME}",
+        "Message": f"{body}\r\nThank you for your business - we appreciate it very much.\r\n\r\n"
+        f"Sincerely,\r\n{COMPANY_NAME}",
+    }
+
+
 def _preferences(settings: QBOSandboxSettings, clock: Clock) -> Obj:
+    """Every section Intuit returns for a US company (US defaults; revqb behaviour switches from settings)."""
     tax_prefs: dict[str, Any] = {"UsingSalesTax": True}
     if settings.partner_tax_enabled is not None:
         tax_prefs["PartnerTaxEnabled"] = settings.partner_tax_enabled
+    pay_soon = "Your invoice is attached.  Please remit payment at your earliest convenience."
     return {
         "Id": "1",
         "SyncToken": "0",
         "domain": "QBO",
         "sparse": False,
         "AccountingInfoPrefs": {
-            "TrackDepartments": False,
+            "FirstMonthOfFiscalYear": "January",
+            "UseAccountNumbers": False,
+            "TaxYearMonth": "January",
             "ClassTrackingPerTxn": False,
             "ClassTrackingPerTxnLine": False,
+            "TrackDepartments": False,
+            "DepartmentTerminology": "Location",
+            "TaxForm": "6",
             "CustomerTerminology": "Customers",
         },
+        "ProductAndServicesPrefs": {
+            "ForSales": True,
+            "ForPurchase": True,
+            "QuantityWithPriceAndRate": True,
+            "QuantityOnHand": True,
+            "RevenueRecognitionEnabled": False,
+            "RevenueRecognitionFrequency": "Monthly",
+        },
         "SalesFormsPrefs": {
+            "CustomField": _custom_fields("SalesFormsPrefs", "Sales"),
             "CustomTxnNumbers": settings.custom_txn_numbers,
             "AllowDeposit": False,
             "AllowDiscount": True,
+            "DefaultDiscountAccount": "",
+            "AllowEstimates": True,
+            "EstimateMessage": "",
             "AllowShipping": False,
+            "AllowServiceDate": False,
             "AutoApplyCredit": settings.auto_apply_credit,
+            "AutoApplyPayments": True,
             "DefaultTerms": {"value": "4"},
-            "CustomField": [],
+            "DefaultCustomerMessage": "Thank you for your business and have a great day!",
+            "EmailCopyToCompany": False,
+            "IPNSupportEnabled": False,
+            "PrintItemWithZeroAmount": False,
+            "UsingPriceLevels": False,
+            "UsingProgressInvoicing": False,
+            "ETransactionEnabledStatus": "NotApplicable",
+            "ETransactionAttachPDF": False,
+            "ETransactionPaymentEnabled": False,
+            "SalesEmailBcc": {"Address": ""},
+            "SalesEmailCc": {"Address": ""},
+        },
+        "EmailMessagesPrefs": {
+            "InvoiceMessage": _email_message("Invoice", pay_soon),
+            "EstimateMessage": _email_message(
+                "Estimate",
+                "Please review the estimate below.  Feel free to contact us if you have any questions.",
+            ),
+            "SalesReceiptMessage": _email_message("Sales Receipt", "Your sales receipt is attached."),
+            "StatementMessage": _email_message(
+                "Statement", "Your statement is attached.  Please remit payment at your earliest convenience."
+            ),
+        },
+        "VendorAndPurchasesPrefs": {
+            "TrackingByCustomer": True,
+            "BillableExpenseTracking": True,
+            "DefaultTerms": {"value": "4"},
+            "DefaultMarkup": 0,
+            "TPAREnabled": False,
+            "POCustomField": _custom_fields("PurchasePrefs", "Purchase"),
+        },
+        "TimeTrackingPrefs": {
+            "UseServices": True,
+            "BillCustomers": True,
+            "ShowBillRateToAll": False,
+            "WorkWeekStartDate": "Monday",
+            "MarkTimeEntriesBillable": True,
         },
         "TaxPrefs": tax_prefs,
         "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
         "OtherPrefs": {
             "NameValue": [
+                {"Name": "SalesFormsPrefs.DefaultCustomerMessage", "Value": "Thank you for your business!"},
+                {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
+                {"Name": "DTXCopyMemo", "Value": "false"},
+                {"Name": "UncategorizedAssetAccountId", "Value": "1"},
+                {"Name": "UncategorizedIncomeAccountId", "Value": "15"},
+                {"Name": "UncategorizedExpenseAccountId", "Value": "22"},
+                {"Name": "MasAccountId", "Value": ""},
+                {"Name": "SFCEnabled", "Value": "false"},
+                {"Name": "DataPartner", "Value": "false"},
+                {"Name": "Vendor1099Enabled", "Value": "true"},
+                {"Name": "TimeTrackingFeatureEnabled", "Value": "true"},
+                {"Name": "ProjectsEnabled", "Value": "true"},
+                {"Name": "DateFormat", "Value": "Month Date Year separated by a slash"},
+                {"Name": "DateFormatMnemonic", "Value": "MMDDYYYY_SEP_SLASH"},
+                {"Name": "NumberFormat", "Value": "US Number Format"},
+                {"Name": "NumberFormatMnemonic", "Value": "US_NB"},
+                {"Name": "WarnDuplicateCheckNumber", "Value": "true"},
+                {"Name": "WarnDuplicateBillNumber", "Value": "false"},
                 {
                     "Name": "WarnDuplicateJournalNumber",
                     "Value": str(settings.warn_duplicate_journal_number).lower(),
-                }
+                },
+                {"Name": "SignoutInactiveMinutes", "Value": "60"},
+                {"Name": "AccountingInfoPrefs.ShowAccountNumbers", "Value": "false"},
             ]
         },
         "MetaData": _meta(clock),
@@ -286,8 +387,8 @@ def _company_info(realm_id: str, clock: Clock) -> Obj:
         "SyncToken": "0",
         "domain": "QBO",
         "sparse": False,
-        "CompanyName": "Sandbox Company_US_1",
-        "LegalName": "Sandbox Company_US_1",
+        "CompanyName": COMPANY_NAME,
+        "LegalName": COMPANY_NAME,
         "CompanyAddr": addr | {"PostalCode": "87999"},
         "LegalAddr": addr | {"PostalCode": "87999"},
         "Country": "US",

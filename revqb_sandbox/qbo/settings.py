@@ -19,6 +19,12 @@ class QBOSandboxSettings(BaseModel):
     initial_refresh_token: str = Field("sandbox-refresh-0", description="Valid refresh token for realm_id.")
     seed: int = Field(0, description="Seed for fault injection and generated values.")
     empty: bool = Field(False, description="Start realms with reference data only (no customers/items).")
+    sample_company: bool = Field(
+        False,
+        description="Seed fresh realms like an Intuit sandbox company (vendors, employees, classes, "
+        "departments, SKU items and open/paid invoices, payments, credits, receipts, estimates, journals). "
+        "Off: only the few customers/items revqb's own tests expect.",
+    )
     time_scale: float = Field(
         1.0, gt=0, description="Real seconds per simulated second (0.01: one simulated minute = 0.6 s)."
     )
@@ -44,7 +50,10 @@ class QBOSandboxSettings(BaseModel):
         None, description="[UNVERIFIED] Retry-After header on 429 (None: absent)."
     )
     request_latency_s: float = Field(
-        0.0, ge=0, description="Simulated processing time per API request (makes concurrency observable)."
+        0.0,
+        ge=0,
+        description="Simulated processing time per API request (``revqb sandbox serve`` defaults to "
+        "SERVE_LATENCY_S: a serial client stays under 10 req/s as against Intuit; tests choose their own).",
     )
 
     # Idempotency
@@ -79,6 +88,12 @@ class QBOSandboxSettings(BaseModel):
     )
     query_case_insensitive: bool = Field(True, description="[UNVERIFIED] String comparisons in queries.")
     batch_max_items: int = Field(30, description="Items per batch request (1040 above).")
+    acct_num_max_len: int = Field(
+        20, description="Account.AcctNum limit: the live service accepts 20 (docs say 7 for US; issue 15)."
+    )
+    tax_rate_name_max_len: int = Field(
+        100, description="taxservice TaxRateName limit: the live service accepts 100 (docs say 10; issue 15)."
+    )
 
     # Webhooks
     webhook_url: str | None = Field(None, description="Receiver of legacy eventNotifications (None: off).")

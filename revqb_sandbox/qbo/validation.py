@@ -132,15 +132,19 @@ def dig(obj: Obj, dotted: str) -> Any:
 def check_lengths(spec: EntitySpec, body: Obj) -> None:
     """2050 for strings longer than the reference allows."""
     for dotted, limit in spec.lengths.items():
-        value = dig(body, dotted)
-        if isinstance(value, str) and len(value) > limit:
-            raise QBOError(
-                "2050",
-                "String length is either shorter or longer than supported by specification",
-                f"String length specified does not match the supported length. Min:0 Max:{limit} supported. "
-                f"Supplied length:{len(value)}",
-                dotted,
-            )
+        check_length(dig(body, dotted), limit, dotted)
+
+
+def check_length(value: Any, limit: int, element: str) -> None:
+    """2050 (Intuit's wording) when the string ``value`` is longer than ``limit``."""
+    if isinstance(value, str) and len(value) > limit:
+        raise QBOError(
+            "2050",
+            "String length is either shorter or longer than supported by specification",
+            f"String length specified does not match the supported length. Min:0 Max:{limit} supported. "
+            f"Supplied length:{len(value)}",
+            element,
+        )
 
 
 def check_date(body: Obj, key: str) -> None:

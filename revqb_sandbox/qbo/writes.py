@@ -21,6 +21,7 @@ from revqb_sandbox.qbo.store import Obj, public
 from revqb_sandbox.qbo.validation import (
     WriteContext,
     check_date,
+    check_length,
     check_lengths,
     check_properties,
     check_refs,
@@ -198,13 +199,38 @@ def _duplicate(
                 continue
             existing = other.get(field)
             if isinstance(existing, str) and _same_name(ctx, existing, value):
-                raise QBOError(
-                    "6240",
-                    "Duplicate Name Exists Error",
-                    "The name supplied already exists. : Another customer, vendor or employee is already "
-                    f"using this name. Please use a different name. Id={oid}",
-                    field,
-                )
+                raise duplicate_name(entities[0], field, oid)
+
+
+DUPLICATE_WHO = {
+    "Item": "product or service",
+    "Account": "account",
+    "Class": "class",
+    "Department": "location",
+    "Term": "term",
+    "PaymentMethod": "payment method",
+    "TaxAgency": "tax agency",
+}
+
+
+def duplicate_name(entity: str, field: str, existing_id: str) -> QBOError:
+    """6240 worded as Intuit words it for ``entity`` (people share one text), with the holder's Id."""
+    if field == "AcctNum":
+        return QBOError(
+            "6240",
+            "Duplicate Name Exists Error",
+            "The name supplied already exists. : Another account is already using this number. "
+            f"Please use a different number. Id={existing_id}",
+            field,
+        )
+    who = DUPLICATE_WHO.get(entity, "customer, vendor or employee")
+    return QBOError(
+        "6240",
+        "Duplicate Name Exists Error",
+        f"The name supplied already exists. : Another {who} is already using this name. "
+        f"Please use a different name. Id={existing_id}",
+        field,
+    )
 
 
 def _hierarchy(ctx: WriteContext, spec: EntitySpec, body: Obj, name: str) -> None:
@@ -327,6 +353,7 @@ def _account(ctx: WriteContext, body: Obj, existing: Obj | None) -> None:
     body["Classification"] = ACCOUNT_CLASSIFICATION[atype]
     acct_num = body.get("AcctNum")
     if acct_num:
+        check_length(acct_num, ctx.settings.acct_num_max_len, "AcctNum")
         if ":" in str(acct_num):
             raise QBOError("2040", "Invalid String", "AcctNum cannot contain ':'", "AcctNum")
         _duplicate(ctx, ("Account",), "AcctNum", str(acct_num), existing["Id"] if existing else None)
