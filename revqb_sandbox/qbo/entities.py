@@ -93,8 +93,10 @@ SPECS: dict[str, EntitySpec] = {
             | frozenset(_PERSON)
             | {"APAccountRef", "AcctNum", "Active", "AlternatePhone", "Balance", "BillAddr", "BillRate"}
             | {"CurrencyRef", "Fax", "Mobile", "PrimaryEmailAddr", "PrimaryPhone", "TaxIdentifier"}
-            | {"TaxReportingBasis", "TermRef", "Vendor1099", "WebAddr"},
-            lengths=_PERSON,
+            | {"TaxReportingBasis", "TermRef", "Vendor1099", "WebAddr", "CostRate", "OtherContactInfo"}
+            | {"V4IDPseudonym", "Source", "GSTIN", "BusinessNumber", "HasTPAR", "VendorPaymentBankDetail"},
+            lengths=_PERSON | {"AcctNum": 100, "TaxIdentifier": 20, "PrimaryEmailAddr.Address": 100},
+            refs={"TermRef": "Term", "APAccountRef": "Account"},
             name_field="DisplayName",
         ),
         EntitySpec(
@@ -112,8 +114,8 @@ SPECS: dict[str, EntitySpec] = {
                 "EmployeeNumber",
             }
             | {"Gender", "HiredDate", "Mobile", "Organization", "PrimaryAddr", "PrimaryEmailAddr"}
-            | {"PrimaryPhone", "ReleasedDate", "SSN"},
-            lengths=_PERSON,
+            | {"PrimaryPhone", "ReleasedDate", "SSN", "V4IDPseudonym", "OtherContactInfo"},
+            lengths=_PERSON | {"EmployeeNumber": 100, "PrimaryEmailAddr.Address": 100},
             name_field="DisplayName",
         ),
         EntitySpec(
@@ -236,6 +238,24 @@ SPECS: dict[str, EntitySpec] = {
             refs=_SALES_REFS | {"DepositToAccountRef": "Account", "PaymentMethodRef": "PaymentMethod"},
         ),
         EntitySpec(
+            "SalesReceipt",
+            "txn",
+            COMMON
+            | _SALES
+            | {"CheckPayment", "CreditCardPayment", "PaymentRefNum", "PaymentType", "DeliveryInfo"},
+            required=("Line",),
+            lengths=_SALES_LEN | {"PaymentRefNum": 21},
+            refs=_SALES_REFS | {"DepositToAccountRef": "Account", "PaymentMethodRef": "PaymentMethod"},
+        ),
+        EntitySpec(
+            "Estimate",
+            "txn",
+            COMMON | _SALES | {"ExpirationDate", "TxnStatus", "AcceptedBy", "AcceptedDate", "DueDate"},
+            required=("CustomerRef", "Line"),
+            lengths=_SALES_LEN | {"AcceptedBy": 100},
+            refs=_SALES_REFS,
+        ),
+        EntitySpec(
             "Payment",
             "txn",
             COMMON
@@ -263,8 +283,9 @@ SPECS: dict[str, EntitySpec] = {
 BY_PATH: dict[str, EntitySpec] = {s.path: s for s in SPECS.values()}
 BY_LOWER: dict[str, EntitySpec] = {s.name.lower(): s for s in SPECS.values()}
 PERSON_ENTITIES = ("Customer", "Vendor", "Employee")
-SALES_TXNS = ("Invoice", "CreditMemo", "RefundReceipt")
-DOCNUM_TXNS = ("Invoice", "CreditMemo", "RefundReceipt", "JournalEntry")
+SALES_TXNS = ("Invoice", "CreditMemo", "RefundReceipt", "SalesReceipt", "Estimate")
+OPEN_BALANCE_TXNS = ("Invoice", "CreditMemo")
+DOCNUM_TXNS = ("Invoice", "CreditMemo", "RefundReceipt", "SalesReceipt", "Estimate", "JournalEntry")
 
 LINE_FIELDS = frozenset({"Id", "LineNum", "Description", "Amount", "DetailType", "LinkedTxn", "CustomField"})
 LINE_DETAILS: dict[str, frozenset[str]] = {

@@ -239,6 +239,10 @@ def seed_realm(realm: Realm, settings: QBOSandboxSettings, clock: Clock) -> None
             },
             clock,
         )
+    if settings.sample_company:
+        from revqb_sandbox.qbo.sample_company import seed_sample_company
+
+        seed_sample_company(realm, settings, clock)
 
 
 COMPANY_NAME = "Sandbox Company_US_1"

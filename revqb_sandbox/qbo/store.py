@@ -11,7 +11,9 @@ from typing import Any
 Obj = dict[str, Any]
 
 # Transactions share one id sequence (as in QBO); name lists have their own.
-TXN_FAMILY = frozenset({"Invoice", "Payment", "CreditMemo", "JournalEntry", "RefundReceipt"})
+TXN_FAMILY = frozenset(
+    {"Invoice", "Payment", "CreditMemo", "JournalEntry", "RefundReceipt", "SalesReceipt", "Estimate"}
+)
 
 
 @dataclass

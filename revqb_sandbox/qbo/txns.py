@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from revqb_sandbox.qbo.common import QBOError, money, to_decimal
-from revqb_sandbox.qbo.entities import SALES_TXNS
+from revqb_sandbox.qbo.entities import OPEN_BALANCE_TXNS
 from revqb_sandbox.qbo.store import Obj
 from revqb_sandbox.qbo.validation import WriteContext, required, resolve_ref
 
@@ -363,9 +363,9 @@ def recompute(ctx: WriteContext, customer_ids: set[str], written: tuple[str, str
                 else:
                     cm += line["Amount"]
         pay["UnappliedAmt"] = pay["TotalAmt"] - inv + cm
-    for entity in SALES_TXNS:
+    for entity in OPEN_BALANCE_TXNS:
         for tid, txn in realm.table(entity).items():
-            if txn.get("CustomerRef", {}).get("value") not in customer_ids or entity == "RefundReceipt":
+            if txn.get("CustomerRef", {}).get("value") not in customer_ids:
                 continue
             key = (entity, tid)
             balance = txn["TotalAmt"] - applied.get(key, ZERO)

@@ -146,8 +146,8 @@ def _prepare(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | Non
         _person(ctx, spec, body, existing)
     elif spec.kind == "name":
         _name_list(ctx, spec, body, existing)
-    if name in ("Invoice", "CreditMemo", "RefundReceipt"):
-        for key in ("TxnDate", "DueDate", "ShipDate"):
+    if name in SALES_TXNS:
+        for key in ("TxnDate", "DueDate", "ShipDate", "ExpirationDate", "AcceptedDate"):
             check_date(body, key)
         txns.sales_lines(ctx, name, body, existing)
         if name == "Invoice":
@@ -157,8 +157,16 @@ def _prepare(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | Non
             body.setdefault("ApplyTaxAfterDiscount", False)
         else:
             body.setdefault("TxnDate", ctx.clock.today())
-        if name == "RefundReceipt":
+        if name in ("RefundReceipt", "SalesReceipt"):
             body["Balance"] = to_decimal(0, "Balance")
+        if name == "SalesReceipt" and "DepositToAccountRef" not in body:
+            undeposited = _account_by_subtype(ctx, "UndepositedFunds")
+            if undeposited:
+                body["DepositToAccountRef"] = {"value": undeposited, "name": "Undeposited Funds"}
+        if name == "Estimate":
+            body.setdefault("TxnStatus", "Pending")
+            for key, default in (("EmailStatus", "NotSet"), ("PrintStatus", "NotSet")):
+                body.setdefault(key, default)
         body.setdefault("CurrencyRef", {"value": "USD", "name": "United States Dollar"})
     elif name == "Payment":
         check_date(body, "TxnDate")
@@ -276,6 +284,12 @@ def _person(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | None
         )
     body.setdefault("PrintOnCheckName", display[:110])
     body.setdefault("Active", True)
+    if spec.name == "Vendor":
+        body.setdefault("Vendor1099", False)
+        body.setdefault("CurrencyRef", {"value": "USD", "name": "United States Dollar"})
+        body["Balance"] = to_decimal(existing.get("Balance", 0) if existing else 0, "Balance")
+    elif spec.name == "Employee":
+        body.setdefault("BillableTime", False)
     if spec.name == "Customer":
         _hierarchy(ctx, spec, body, display)
         body.setdefault("BillWithParent", False)
@@ -452,7 +466,7 @@ def delete(ctx: WriteContext, spec: EntitySpec, raw: Any) -> Obj:
 
 def void(ctx: WriteContext, spec: EntitySpec, raw: Any) -> Obj:
     """Void an Invoice / CreditMemo / RefundReceipt (``operation=void``) or Payment (``include=void``)."""
-    if spec.name not in ("Invoice", "Payment", "CreditMemo", "RefundReceipt"):
+    if spec.name not in ("Invoice", "Payment", "CreditMemo", "RefundReceipt", "SalesReceipt"):
         raise QBOError("500", "Unsupported Operation", f"Operation Void is not supported for {spec.name}")
     if not isinstance(raw, dict):
         raise QBOError("2010", "Request has invalid or unsupported property", "body must be an object")
