@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -74,6 +74,47 @@ class Intent:
     business_key: str | None
     partition_key: str | None
     request_id: str
+
+
+@dataclass(frozen=True)
+class Synced:
+    """A write or link to record as ``synced`` (the arguments of :meth:`Ledger.mark_synced`)."""
+
+    source_type: str
+    source_id: str
+    qbo_id: str
+    sync_token: str | None
+    payload_hash: str | None = None
+    detail: str = ""
+    action: str = "created"
+    qbo_entity: str | None = None
+    partition_key: str | None = None
+    business_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed write to record (the arguments of :meth:`Ledger.mark_failed`)."""
+
+    source_type: str
+    source_id: str
+    code: str | None
+    error: str
+    transient: bool
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A not-synced status and its reason (:meth:`Ledger.mark_waiting`, :meth:`Ledger.quarantine`)."""
+
+    source_type: str
+    source_id: str
+    status: LedgerStatus
+    reason: str
+    code: str | None = None
+    qbo_entity: str | None = None
+    partition_key: str | None = None
+    business_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,35 +310,51 @@ class Ledger:
 
         Creates the row when there is none (e.g. a record linked to an existing QBO entity without a write).
         """
-        values: dict[str, Any] = {
-            "status": LedgerStatus.SYNCED.value,
-            "qbo_id": str(qbo_id),
-            "sync_token": None if sync_token is None else str(sync_token),
-            "last_error_code": None,
-            "last_error": None,
-        }
-        if payload_hash is not None:
-            values["payload_hash"] = payload_hash
-        return self._upsert(
+        item = Synced(
             source_type,
-            source_id,
-            values,
-            action=action,
-            detail=lambda r: detail or f"{action} {r.qbo_entity} {qbo_id} (SyncToken {sync_token})",
-            qbo_entity=qbo_entity,
-            partition_key=partition_key,
-            business_key=business_key,
+            str(source_id),
+            str(qbo_id),
+            None if sync_token is None else str(sync_token),
+            payload_hash,
+            detail,
+            action,
+            qbo_entity,
+            partition_key,
+            business_key,
         )
+        return self.mark_synced_many([item])[0]
 
     def mark_failed(
         self, source_type: str, source_id: str | int, *, code: str | None, error: str, transient: bool
     ) -> LedgerRow:
         """Record a failed write: ``failed`` (retried next run) if transient, else ``quarantined``."""
-        status = LedgerStatus.FAILED if transient else LedgerStatus.QUARANTINED
-        values = {"status": status.value, "last_error_code": code, "last_error": error}
-        return self._update(
-            source_type, source_id, values, action=status.value, detail=lambda _r: error, error_code=code
-        )
+        return self.mark_failed_many([Failed(source_type, str(source_id), code, error, transient)])[0]
+
+    def mark_synced_many(self, items: Sequence[Synced]) -> list[LedgerRow]:
+        """:meth:`mark_synced` for many records in one transaction; returns their rows (one per record)."""
+        return self.record_outcomes(items)
+
+    def mark_failed_many(self, items: Sequence[Failed]) -> list[LedgerRow]:
+        """:meth:`mark_failed` for many records in one transaction (LedgerError if a row is missing)."""
+        return self.record_outcomes(items)
+
+    def park_many(self, items: Sequence[Parked]) -> list[LedgerRow]:
+        """:meth:`mark_waiting` / :meth:`quarantine` for many records in one transaction."""
+        return self.record_outcomes(items)
+
+    def record_outcomes(self, outcomes: Sequence[Synced | Failed | Parked]) -> list[LedgerRow]:
+        """Synced, failed and parked records in one transaction: a few executemany statements and one event
+        insert, whatever the count. Rows and events are those of the per-record methods, events in the
+        given order. A record given more than once keeps its last outcome; one row per record comes back."""
+        changes = [_change(o) for o in outcomes]
+        if not changes:
+            return []
+        unique: dict[tuple[str, str], _Change] = {}
+        for change in changes:
+            unique.pop(change.key, None)
+            unique[change.key] = change
+        with write_begin(self.engine) as conn:
+            return self._apply(conn, list(unique.values()))
 
     def quarantine(
         self,
@@ -356,17 +413,10 @@ class Ledger:
         business_key: str | None,
     ) -> LedgerRow:
         """Set a not-synced status with its reason (and error code), creating the row if needed."""
-        return self._upsert(
-            source_type,
-            source_id,
-            {"status": status.value, "last_error_code": code, "last_error": reason},
-            action=status.value,
-            detail=lambda _r: reason,
-            code=code,
-            qbo_entity=qbo_entity,
-            partition_key=partition_key,
-            business_key=business_key,
+        item = Parked(
+            source_type, str(source_id), status, reason, code, qbo_entity, partition_key, business_key
         )
+        return self.park_many([item])[0]
 
     def record_decision(
         self,
@@ -524,6 +574,79 @@ class Ledger:
             self._log(conn, [_event(source_type, row.source_id, row.status, action, detail(row), now, code)])
         return row
 
+    def _apply(self, conn: Connection, changes: list[_Change]) -> list[LedgerRow]:
+        """Apply distinct-record ``changes`` (executemany per statement shape, in key order so two processes
+        lock rows in the same order), read the rows back and log one event per change."""
+        now = utcnow()
+        groups: dict[tuple[bool, tuple[str, ...]], list[_Change]] = defaultdict(list)
+        for change in sorted(changes, key=lambda c: c.key):
+            groups[(change.upsert, tuple(sorted(change.values)))].append(change)
+        for (upsert, names), group in groups.items():
+            if upsert:
+                stmt = self._upsert_statement(names)
+                params = [
+                    {
+                        "source_type": c.source_type,
+                        "source_id": c.source_id,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                        **c.identity,
+                        **c.values,
+                    }
+                    for c in group
+                ]
+            else:
+                stmt = (
+                    sa.update(L)
+                    .where(L.c.source_type == sa.bindparam("k_type"), L.c.source_id == sa.bindparam("k_id"))
+                    .values(
+                        {**{k: sa.bindparam(f"v_{k}") for k in names}, "updated_at": sa.bindparam("v_at")}
+                    )
+                )
+                params = [
+                    {
+                        "k_type": c.source_type,
+                        "k_id": c.source_id,
+                        "v_at": now,
+                        **{f"v_{k}": v for k, v in c.values.items()},
+                    }
+                    for c in group
+                ]
+            for chunk in chunks(params, row_chunk_size(L)):
+                conn.execute(stmt, list(chunk))
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for change in changes:
+            by_type[change.source_type].append(change.source_id)
+        stored = {
+            (r.source_type, r.source_id): r for t, ids in by_type.items() for r in self._select(conn, t, ids)
+        }
+        rows: list[LedgerRow] = []
+        events: list[dict[str, Any]] = []
+        for change in changes:
+            row = stored.get(change.key)
+            if row is None:
+                raise LedgerError(f"no ledger row for {change.source_type} {change.source_id}")
+            rows.append(row)
+            detail = change.detail(row)
+            events.append(
+                _event(row.source_type, row.source_id, row.status, change.action, detail, now, change.code)
+            )
+        self._log(conn, events)
+        return rows
+
+    def _upsert_statement(self, names: tuple[str, ...]) -> Any:
+        """An executemany ``UPSERT`` setting ``names``; identity fields only overwrite when given."""
+        ins = dialect_insert(self._dialect, L)
+        return ins.on_conflict_do_update(
+            index_elements=["source_type", "source_id"],
+            set_={
+                **{k: sa.func.coalesce(ins.excluded[k], L.c[k]) for k in _IDENTITY},
+                **{k: ins.excluded[k] for k in names},
+                "updated_at": ins.excluded.updated_at,
+            },
+        )
+
     @staticmethod
     def _log(conn: Connection, events: list[dict[str, Any]]) -> None:
         for chunk in chunks(events, row_chunk_size(E)):
@@ -548,3 +671,82 @@ def _event(
         "detail": detail,
         "error_code": error_code,
     }
+
+
+_IDENTITY = ("qbo_entity", "partition_key", "business_key")
+
+
+@dataclass
+class _Change:
+    """One record's status change: ``values`` to set, creating the row (``upsert``) or not, and its event."""
+
+    source_type: str
+    source_id: str
+    values: dict[str, Any]
+    action: str
+    detail: Callable[[LedgerRow], str]
+    code: str | None = None
+    upsert: bool = True
+    identity: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source_type, self.source_id)
+
+
+def _change(outcome: Synced | Failed | Parked) -> _Change:
+    if isinstance(outcome, Synced):
+        return _synced_change(outcome)
+    if isinstance(outcome, Failed):
+        return _failed_change(outcome)
+    return _parked_change(outcome)
+
+
+def _synced_change(i: Synced) -> _Change:
+    values: dict[str, Any] = {
+        "status": LedgerStatus.SYNCED.value,
+        "qbo_id": str(i.qbo_id),
+        "sync_token": i.sync_token,
+        "last_error_code": None,
+        "last_error": None,
+    }
+    if i.payload_hash is not None:
+        values["payload_hash"] = i.payload_hash
+    action = i.action
+    return _Change(
+        i.source_type,
+        str(i.source_id),
+        values,
+        action,
+        lambda r: i.detail or f"{action} {r.qbo_entity} {i.qbo_id} (SyncToken {i.sync_token})",
+        identity={
+            "qbo_entity": i.qbo_entity,
+            "partition_key": i.partition_key,
+            "business_key": i.business_key,
+        },
+    )
+
+
+def _failed_change(i: Failed) -> _Change:
+    status = LedgerStatus.FAILED if i.transient else LedgerStatus.QUARANTINED
+    values = {"status": status.value, "last_error_code": i.code, "last_error": i.error}
+    return _Change(
+        i.source_type, str(i.source_id), values, status.value, lambda _r: i.error, i.code, upsert=False
+    )
+
+
+def _parked_change(i: Parked) -> _Change:
+    values = {"status": LedgerStatus(i.status).value, "last_error_code": i.code, "last_error": i.reason}
+    return _Change(
+        i.source_type,
+        str(i.source_id),
+        values,
+        LedgerStatus(i.status).value,
+        lambda _r: i.reason,
+        i.code,
+        identity={
+            "qbo_entity": i.qbo_entity,
+            "partition_key": i.partition_key,
+            "business_key": i.business_key,
+        },
+    )

@@ -31,7 +31,7 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.clients.qbo import BatchItemResult, BatchOp, QBOClient, in_clause
 from revqb_pipeline.mapping.hashing import payload_hash
-from revqb_pipeline.staging.ledger import Intent, Ledger, LedgerStatus
+from revqb_pipeline.staging.ledger import Failed, Intent, Ledger, LedgerStatus, Synced
 
 log = logging.getLogger("revqb.sync")
 
@@ -220,7 +220,11 @@ def send_batches(
 
 
 class LedgeredWriter:
-    """Writes one entity type through the batch endpoint under the ledger's protocol."""
+    """Writes one entity type through the batch endpoint under the ledger's protocol.
+
+    Outcomes (synced, failed) are queued and recorded with one ledger transaction per chunk
+    (``Ledger.record_outcomes``), after the chunk's items are handled; the report is filled as they happen.
+    """
 
     def __init__(
         self, qbo: QBOClient, ledger: Ledger, adapter: EntityAdapter, *, chunk_size: int = BATCH_LIMIT
@@ -229,12 +233,20 @@ class LedgeredWriter:
         self.ledger = ledger
         self.adapter = adapter
         self.chunk_size = min(chunk_size, BATCH_LIMIT)
+        self._pending: dict[tuple[str, str], Synced | Failed] = {}
 
     # -- public -------------------------------------------------------------------------------------------
     def write(self, requests: list[WriteRequest]) -> WriteReport:
         report = WriteReport()
         if not requests:
             return report
+        try:
+            self._write(requests, report)
+        finally:
+            self._flush()
+        return report
+
+    def _write(self, requests: list[WriteRequest], report: WriteReport) -> None:
         source_type = requests[0].source_type
         rows = self.ledger.get_many(source_type, [r.source_id for r in requests])
         creates: list[WriteRequest] = []
@@ -256,7 +268,6 @@ class LedgeredWriter:
         linked = [(r, str(existing[r.source_id]["Id"])) for r in creates if r.source_id in existing]
         self._write_updates(updates, linked, report)
         self._write_creates(to_create, report, allow_retry=True)
-        return report
 
     # -- updates ------------------------------------------------------------------------------------------
     def _write_updates(
@@ -335,16 +346,20 @@ class LedgeredWriter:
                 for req, _ in chunk:
                     self._fail(req, sent.error, report)
                 continue
-            for i, (req, body) in enumerate(chunk):
-                item = sent.results.get(f"b{i}")
-                if item is None:
-                    self._fail(req, QBOError(status=0, code="", message="no batch response for item"), report)
-                    continue
-                fixed = self._record_item(
-                    req, body, item, operation, report, linked=req.source_id in linked_ids
-                )
-                if fixed is not None:
-                    retry.append(fixed)
+            try:
+                for i, (req, body) in enumerate(chunk):
+                    item = sent.results.get(f"b{i}")
+                    if item is None:
+                        no_item = QBOError(status=0, code="", message="no batch response for item")
+                        self._fail(req, no_item, report)
+                        continue
+                    fixed = self._record_item(
+                        req, body, item, operation, report, linked=req.source_id in linked_ids
+                    )
+                    if fixed is not None:
+                        retry.append(fixed)
+            finally:
+                self._flush()  # one ledger transaction for the chunk's outcomes
         return retry
 
     def _record_item(
@@ -436,17 +451,19 @@ class LedgeredWriter:
     ) -> None:
         """Record that ``req`` now matches QBO entity ``entity`` (created, updated, linked or unchanged)."""
         qid = str(entity["Id"])
-        self.ledger.mark_synced(
-            req.source_type,
-            req.source_id,
-            qbo_id=qid,
-            sync_token=str(entity.get("SyncToken", "")),
-            payload_hash=req.hash,
-            qbo_entity=req.qbo_entity,
-            partition_key=req.partition_key,
-            business_key=req.business_key,
-            detail=detail,
-            action=action,
+        self._queue(
+            Synced(
+                req.source_type,
+                req.source_id,
+                qbo_id=qid,
+                sync_token=str(entity.get("SyncToken", "")),
+                payload_hash=req.hash,
+                detail=detail,
+                action=action,
+                qbo_entity=req.qbo_entity,
+                partition_key=req.partition_key,
+                business_key=req.business_key,
+            )
         )
         report.record(req.source_id, action, note, qbo_id=qid)
 
@@ -455,10 +472,23 @@ class LedgeredWriter:
             raise error
         transient = error.transient
         text = f"{error.code} {error.message}: {error.detail}".strip() if error.code else str(error)
-        self.ledger.mark_failed(
-            req.source_type, req.source_id, code=error.code or None, error=text, transient=transient
-        )
+        self._queue(Failed(req.source_type, req.source_id, error.code or None, text, transient))
         report.record(req.source_id, "failed" if transient else "quarantined", text)
+
+    def _queue(self, outcome: Synced | Failed) -> None:
+        """Queue an outcome for the chunk's ledger transaction (a second outcome of one record flushes the
+        first, so the ledger sees them in order)."""
+        key = (outcome.source_type, outcome.source_id)
+        if key in self._pending:
+            self._flush()
+        self._pending[key] = outcome
+
+    def _flush(self) -> None:
+        """Record the queued outcomes in one ledger transaction."""
+        if not self._pending:
+            return
+        pending, self._pending = list(self._pending.values()), {}
+        self.ledger.record_outcomes(pending)
 
 
 def strip_server_fields(entity: dict[str, Any]) -> dict[str, Any]:
