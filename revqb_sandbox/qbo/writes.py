@@ -197,17 +197,24 @@ def _same_name(ctx: WriteContext, a: str, b: str) -> bool:
 
 
 def _duplicate(
-    ctx: WriteContext, entities: tuple[str, ...], field: str, value: str, self_id: str | None
+    ctx: WriteContext,
+    entities: tuple[str, ...],
+    field: str,
+    value: str,
+    self_id: str | None,
+    self_entity: str | None = None,
 ) -> None:
+    """6240 if another object of ``entities`` (not ``self_entity`` ``self_id``) uses ``value``."""
+    self_entity = self_entity or entities[0]
     for entity in entities:
         for oid, other in ctx.realm.table(entity).items():
-            if entity == entities[0] and oid == self_id:
+            if entity == self_entity and oid == self_id:
                 continue
             if other.get("Active") is False and not ctx.settings.duplicate_name_includes_inactive:
                 continue
             existing = other.get(field)
             if isinstance(existing, str) and _same_name(ctx, existing, value):
-                raise duplicate_name(entities[0], field, oid)
+                raise duplicate_name(self_entity, field, oid)
 
 
 DUPLICATE_WHO = {
@@ -275,8 +282,8 @@ def _person(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | None
         body["DisplayName"] = display
     if ":" in display:
         raise QBOError("2040", "Invalid String", "DisplayName cannot contain ':'", "DisplayName")
-    _duplicate(ctx, PERSON_ENTITIES if spec.name in PERSON_ENTITIES else (spec.name,), "DisplayName", display,
-               existing["Id"] if existing else None)  # fmt: skip
+    self_id = existing["Id"] if existing else None
+    _duplicate(ctx, PERSON_ENTITIES, "DisplayName", display, self_id, spec.name)
     email = (body.get("PrimaryEmailAddr") or {}).get("Address")
     if email is not None and not EMAIL_RE.match(str(email)):
         raise QBOError(
