@@ -1,0 +1,143 @@
+"""``LedgeredWriter`` against the QBO sandbox over real HTTP: a chunk's outcomes (created, linked,
+quarantined, updated) reach the ledger in one transaction per chunk, next to its intent transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from revqb_pipeline.clients.errors import QBOError
+from revqb_pipeline.clients.oauth import OAuthClient
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.clients.ratelimit import QBORateLimiter
+from revqb_pipeline.models.tokens import MemoryTokenStore
+from revqb_pipeline.staging.db import create_schema, make_engine
+from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.sync.writer import LedgeredWriter, WriteRequest, docnumber_lookup
+from revqb_pipeline_tests._qbo_support import RELAXED
+from revqb_sandbox.harness import ServedApp, serve_app
+from revqb_sandbox.qbo.app import create_app
+from revqb_sandbox.qbo.settings import QBOSandboxSettings
+
+pytestmark = pytest.mark.slow
+
+
+class CustomerAdapter:
+    """Customers found by DisplayName (their business key), sparse-updated on ``Notes``."""
+
+    def __init__(self, qbo: QBOClient) -> None:
+        self.lookup = docnumber_lookup(qbo, "Customer", "DisplayName")
+
+    def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+        if existing.get("Notes") == desired.get("Notes"):
+            return None
+        return {
+            "Id": existing["Id"],
+            "SyncToken": existing["SyncToken"],
+            "sparse": True,
+            "Notes": desired["Notes"],
+        }
+
+    def on_create_error(self, request: WriteRequest, error: QBOError) -> WriteRequest | None:
+        return None
+
+
+class Commits:
+    """Counts the engine's committed transactions."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.n = 0
+        sa.event.listen(engine, "commit", self._on_commit)
+
+    def _on_commit(self, _conn: Any) -> None:
+        self.n += 1
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
+    settings = QBOSandboxSettings(**RELAXED, empty=True)
+    app = serve_app(create_app(settings))
+    yield app, settings
+    app.stop()
+
+
+@pytest.fixture
+def qbo(served: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[QBOClient]:
+    app, settings = served
+    httpx.post(f"{app.url}/_admin/reset").raise_for_status()
+    oauth = OAuthClient(
+        f"{app.url}/oauth2/v1/tokens/bearer",
+        settings.client_id,
+        settings.client_secret,
+        MemoryTokenStore(),
+        settings.realm_id,
+    )
+    oauth.bootstrap(settings.initial_refresh_token)
+    client = QBOClient(app.url, settings.realm_id, oauth, limiter=QBORateLimiter(), backoff_base_s=0.01)
+    yield client
+    client.close()
+    oauth.close()
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(sqlite_url)
+    create_schema(eng)
+    yield eng
+    eng.dispose()
+
+
+def _request(i: int, name: str, notes: str = "v1", *, keyed: bool = True) -> WriteRequest:
+    payload = {"DisplayName": name, "Notes": notes}
+    return WriteRequest("customer", str(i), "Customer", payload, business_key=name if keyed else None)
+
+
+def _qbo_ids(qbo: QBOClient) -> dict[str, str]:
+    return {c["DisplayName"]: str(c["Id"]) for c in qbo.query_rows("SELECT * FROM Customer MAXRESULTS 1000")}
+
+
+def test_one_ledger_commit_per_chunk_for_its_outcomes(qbo: QBOClient, engine: sa.Engine) -> None:
+    qbo.create("Customer", {"DisplayName": "Already", "Notes": "v1"}, request_id="pre-1")
+    qbo.create("Customer", {"DisplayName": "Taken"}, request_id="pre-2")
+    requests = [_request(i, f"W {i:03d}") for i in range(65)]
+    requests[5] = _request(5, "Already")  # found by its key, already matching: linked without a write
+    requests[40] = _request(40, "Taken", keyed=False)  # no key to look up: the create fails with 6240
+    ledger = Ledger(engine)
+    commits = Commits(engine)
+
+    report = LedgeredWriter(qbo, ledger, CustomerAdapter(qbo)).write(requests)
+
+    # 64 creates in chunks of 30, 30, 4: per chunk one intent and one outcome transaction (68 per record)
+    assert commits.n == 6
+    assert dict(report.counts) == {"created": 63, "linked": 1, "quarantined": 1}
+    in_qbo = _qbo_ids(qbo)
+    assert len(in_qbo) == 65
+    rows = ledger.get_many("customer", [r.source_id for r in requests])
+    synced = {sid: r for sid, r in rows.items() if r.status is LedgerStatus.SYNCED}
+    assert len(synced) == 64
+    assert all(
+        r.qbo_id == in_qbo[req.payload["DisplayName"]] for req in requests if (r := synced.get(req.source_id))
+    )
+    assert synced["5"].qbo_id == in_qbo["Already"] and report.qbo_ids["5"] == in_qbo["Already"]
+    assert rows["40"].status is LedgerStatus.QUARANTINED and rows["40"].last_error_code == "6240"
+    assert all(r.payload_hash == req.hash for req in requests if (r := synced.get(req.source_id)))
+    actions = [e.action for e in ledger.events("customer")]
+    assert (
+        actions.count("created") == 63 and actions.count("linked") == 1 and actions.count("quarantined") == 1
+    )
+    assert actions.count("intent") == 64
+
+    # the next run: one changed record is updated (one chunk: two commits), the others write nothing
+    requests[7] = _request(7, "W 007", notes="v2")
+    commits.n = 0
+    again = LedgeredWriter(qbo, ledger, CustomerAdapter(qbo)).write(requests)
+    assert commits.n == 2
+    assert dict(again.counts) == {"unchanged": 63, "updated": 1, "quarantined": 1}
+    assert qbo.read("Customer", in_qbo["W 007"])["Notes"] == "v2"
+    row7 = ledger.get("customer", "7")
+    assert row7 is not None and row7.status is LedgerStatus.SYNCED and row7.sync_token == "1"
+    assert row7.payload_hash == requests[7].hash
