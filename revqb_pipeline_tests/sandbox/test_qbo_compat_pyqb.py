@@ -332,3 +332,26 @@ def test_ca_is_needed_to_talk_to_it(sb: Served) -> None:
     ok = httpx.get(f"{sb.served.url}/.well-known/openid_sandbox_configuration", verify=str(sb.tls.ca))
     assert ok.json()["token_endpoint"].startswith(sb.served.url)
     assert Path(sb.tls.ca).read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_error_texts_are_intuits(sb: Served) -> None:
+    qb = sb.qb
+    stale = Customer.filter(DisplayName="Kate Whelan", qb=qb)[0]
+    fresh = Customer.get(stale.Id, qb=qb)
+    fresh.Notes = "first"
+    fresh.save(qb=qb)
+    stale.Notes = "second"
+    with pytest.raises(QuickbooksException) as info:
+        stale.save(qb=qb)
+    assert (info.value.error_code, info.value.message) == (5010, "Stale Object Error")
+    assert info.value.detail.startswith("Stale Object Error : You and ")
+    with pytest.raises(QuickbooksException) as info:
+        Invoice.get("987654", qb=qb)
+    assert (info.value.error_code, info.value.message) == (610, "Object Not Found")
+    rules = [{"kind": "http_500", "count": 1}]
+    httpx.post(f"{sb.served.url}/_admin/faults", json=rules, verify=str(sb.tls.ca), timeout=10)
+    with pytest.raises(QuickbooksException) as info:
+        Customer.get("1", qb=qb)
+    assert info.value.error_code == 10000
+    assert info.value.message == "An application error has occurred while processing your request"
+    assert info.value.detail.startswith("System Failure Error: An unexpected error occurred")

@@ -27,6 +27,7 @@ from revqb_sandbox.qbo.common import (
     dumps,
     fault_envelope,
     new_tid,
+    system_error,
     throttle_body,
 )
 from revqb_sandbox.qbo.oauth import OAuthError, OAuthServer, discovery_document
@@ -63,12 +64,7 @@ class Sandbox:
         if status == 429:
             body, ctype = throttle_body(self.clock, self.settings.xml_429)
             return body, {"content-type": ctype}
-        message = {500: "An application error has occurred", 503: "Service Unavailable"}.get(
-            status, "Timeout"
-        )
-        err = QBOError(
-            "10000", message, f"{message} (injected fault)", status=status, fault_type="SystemFault"
-        )
+        err = system_error(status, "injected fault")
         return dumps(fault_envelope(err, self.clock)), {"content-type": JSON_CT}
 
 
@@ -94,9 +90,7 @@ def _safe(fn: Handler) -> Handler:
             return _fault(sb, err)
         except Exception:
             log.exception("qbo sandbox handler failed")
-            err = QBOError("10000", "An application error has occurred", "Internal error", status=500)
-            err.fault_type = "SystemFault"
-            return _fault(sb, err)
+            return _fault(sb, system_error())
 
     return wrapper
 

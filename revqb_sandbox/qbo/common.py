@@ -41,6 +41,19 @@ class QBOError(Exception):
         return {"Error": [err], "type": self.fault_type}
 
 
+SYSTEM_MESSAGE = "An application error has occurred while processing your request"
+SYSTEM_DETAIL = (
+    "System Failure Error: An unexpected error occurred while accessing or saving your data. "
+    "Please wait a few minutes and try again. If the problem persists, contact customer support."
+)
+
+
+def system_error(status: int = 500, note: str = "") -> QBOError:
+    """10000 / SystemFault worded as Intuit words it (``note`` is appended for the sandbox's own log)."""
+    detail = f"{SYSTEM_DETAIL} ({note})" if note else SYSTEM_DETAIL
+    return QBOError("10000", SYSTEM_MESSAGE, detail, status=status, fault_type="SystemFault")
+
+
 STRUCTURE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError, ArithmeticError)
 
 
