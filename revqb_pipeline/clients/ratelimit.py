@@ -1,4 +1,4 @@
-"""Client-side QBO throttle: sliding windows + a concurrency gate, one limiter per realm."""
+"""Client-side throttles: sliding windows + a concurrency gate, one limiter per QBO realm / Rev.io tenant."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass
@@ -24,8 +24,10 @@ class LimiterStats:
     max_in_flight: int = 0
 
 
-class QBORateLimiter:
-    """Keeps one realm under QBO's limits: 500/min, 10/s, 10 in flight, 40 batches/min (all configurable).
+class SlidingWindowLimiter:
+    """Keeps one API account under per-minute / per-second / batch-per-minute caps and a concurrency gate.
+
+    A limit of ``None`` is not enforced (Rev.io has only its per-minute cap).
 
     Sliding windows that hold every request from its admission until ``window`` after its *completion*:
     the server stamps a request somewhere between our send and our receipt of the answer, so counting it
@@ -38,17 +40,17 @@ class QBORateLimiter:
 
     def __init__(
         self,
-        per_minute: int = 500,
-        per_second: int = 10,
-        max_concurrent: int = 10,
-        batch_per_minute: int = 40,
+        per_minute: int,
+        per_second: int | None = None,
+        max_concurrent: int | None = None,
+        batch_per_minute: int | None = None,
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         *,
         margin: float = 0.02,
         jitter_s: float = 0.005,
     ) -> None:
-        if min(per_minute, per_second, max_concurrent, batch_per_minute) < 1:
+        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
             raise ValueError("limits must be >= 1")
         self.per_minute = per_minute
         self.per_second = per_second
@@ -69,8 +71,12 @@ class QBORateLimiter:
     # -- window arithmetic (call with the lock held) -------------------------------------------------
 
     @staticmethod
-    def _window_wait(done: deque[float], in_flight: int, limit: int, length: float, now: float) -> float:
+    def _window_wait(
+        done: deque[float], in_flight: int, limit: int | None, length: float, now: float
+    ) -> float:
         """Seconds until one more request fits a window (``inf``: only a completion can free a slot)."""
+        if limit is None:
+            return 0.0
         recent = [t for t in done if t > now - length]
         count = in_flight + len(recent)
         if count < limit:
@@ -101,6 +107,9 @@ class QBORateLimiter:
             )
         return max(0.0, *waits)
 
+    def _slot_free(self) -> bool:
+        return self.max_concurrent is None or self._in_flight < self.max_concurrent
+
     def _admit(self, batch: bool) -> None:
         self._in_flight += 1
         if batch:
@@ -120,7 +129,7 @@ class QBORateLimiter:
         """Take a slot without waiting; pair a True result with :meth:`release` (same ``batch``)."""
         with self._cond:
             now = self._clock()
-            if self._in_flight >= self.max_concurrent or self._delay(now, batch) > 0:
+            if not self._slot_free() or self._delay(now, batch) > 0:
                 return False
             self._admit(batch)
             return True
@@ -145,7 +154,7 @@ class QBORateLimiter:
         with self._cond:
             while True:
                 delay = self._delay(self._clock(), batch)
-                if delay <= 0 and self._in_flight < self.max_concurrent:
+                if delay <= 0 and self._slot_free():
                     self._admit(batch)
                     break
                 waited = True
@@ -177,20 +186,92 @@ class QBORateLimiter:
             return {**self.stats.__dict__, "in_flight": self._in_flight}
 
 
-_registry: dict[str, QBORateLimiter] = {}
+class QBORateLimiter(SlidingWindowLimiter):
+    """One QBO realm: 500/min, 10/s, 10 in flight, 40 batches/min (all configurable)."""
+
+    def __init__(
+        self,
+        per_minute: int = 500,
+        per_second: int = 10,
+        max_concurrent: int = 10,
+        batch_per_minute: int = 40,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        margin: float = 0.02,
+        jitter_s: float = 0.005,
+    ) -> None:
+        super().__init__(
+            per_minute,
+            per_second,
+            max_concurrent,
+            batch_per_minute,
+            time_scale,
+            clock,
+            margin=margin,
+            jitter_s=jitter_s,
+        )
+
+
+class RevioRateLimiter(SlidingWindowLimiter):
+    """One Rev.io account (tenant): 500 calls/min, no per-second or concurrency cap of its own."""
+
+    def __init__(
+        self,
+        per_minute: int = 500,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_concurrent: int | None = None,
+        margin: float = 0.02,
+        jitter_s: float = 0.005,
+    ) -> None:
+        super().__init__(
+            per_minute,
+            max_concurrent=max_concurrent,
+            time_scale=time_scale,
+            clock=clock,
+            margin=margin,
+            jitter_s=jitter_s,
+        )
+
+
+_registry: dict[tuple[str, str], SlidingWindowLimiter] = {}
 _registry_lock = threading.Lock()
 
+L = TypeVar("L", bound=SlidingWindowLimiter)
 
-def limiter_for(realm_id: str, **limits: Any) -> QBORateLimiter:
-    """The process-wide limiter of ``realm_id`` (created with ``limits`` on first use, shared afterwards)."""
+
+def _registered(key: tuple[str, str], kind: type[L], limits: dict[str, Any]) -> L:
     with _registry_lock:
-        limiter = _registry.get(realm_id)
-        if limiter is None:
-            limiter = _registry[realm_id] = QBORateLimiter(**limits)
+        limiter = _registry.get(key)
+        if not isinstance(limiter, kind):
+            limiter = kind(**limits)
+            _registry[key] = limiter
         return limiter
 
 
+def limiter_for(realm_id: str, **limits: Any) -> QBORateLimiter:
+    """The process-wide limiter of QBO realm ``realm_id`` (created with ``limits`` on first use, shared
+    afterwards)."""
+    return _registered(("qbo", realm_id), QBORateLimiter, limits)
+
+
+def revio_tenant(base_url: str, client_code: str) -> str:
+    """The key of one Rev.io account: API root (without ``/v1``, lower-case) + client code."""
+    root = base_url.strip().rstrip("/")
+    if root.lower().endswith("/v1"):
+        root = root[:-3]
+    return f"{root.lower()}|{client_code.strip().lower()}"
+
+
+def revio_limiter_for(base_url: str, client_code: str, **limits: Any) -> RevioRateLimiter:
+    """The process-wide limiter of one Rev.io tenant (base URL + client code), shared by every client of it
+    (reads and the write-back threads alike); ``limits`` apply on first use (e.g. ``time_scale``)."""
+    return _registered(("revio", revio_tenant(base_url, client_code)), RevioRateLimiter, limits)
+
+
 def reset_limiters() -> None:
-    """Forget every registered limiter (tests)."""
+    """Forget every registered limiter (tests, benchmarks)."""
     with _registry_lock:
         _registry.clear()

@@ -25,6 +25,7 @@ from revqb_pipeline.clients.errors import (
     config_error_from_transport,
     parse_retry_after,
 )
+from revqb_pipeline.clients.ratelimit import SlidingWindowLimiter, revio_limiter_for
 
 log = logging.getLogger("revqb.revio")
 
@@ -125,8 +126,11 @@ def parse_revio_error(resp: httpx.Response) -> RevioError:
 
 
 class RevioClient:
-    """A Rev.io REST client. ``base_url`` is the API root with or without ``/v1``. Thread-safe.
+    """A Rev.io REST client. ``base_url`` is the API root with or without ``/v1``. Thread-safe (its only
+    state is the shared ``httpx.Client`` and the tenant's limiter).
 
+    Every call (each retry too) passes the tenant's limiter (``revio_limiter_for``: 500 calls/min, shared
+    by every client of the same base URL + client code in the process) unless ``limiter`` is given.
     GET and PATCH are retried on 429 (Retry-After / APIM message seconds), 5xx and network errors.
     ``create`` (not idempotent) is retried only when the request surely did not land: 429, 503 and
     connection failures; otherwise it raises (a :class:`RevioTransportError` means "outcome unknown").
@@ -147,6 +151,7 @@ class RevioClient:
         backoff_base_s: float = 0.5,
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: SlidingWindowLimiter | None = None,
     ) -> None:
         root = base_url.rstrip("/")
         self.base_url = root if root.lower().endswith("/v1") else f"{root}/v1"
@@ -159,6 +164,7 @@ class RevioClient:
         self._owns_http = http is None
         self._sleep = sleep
         self._root = root
+        self.limiter = limiter or revio_limiter_for(self.base_url, client_code)
 
     def close(self) -> None:
         if self._owns_http:
@@ -195,9 +201,10 @@ class RevioClient:
         attempt = 0
         while True:
             try:
-                resp = self._http.request(
-                    method, url, params=params, content=content, headers=headers, auth=self._auth
-                )
+                with self.limiter.acquire():
+                    resp = self._http.request(
+                        method, url, params=params, content=content, headers=headers, auth=self._auth
+                    )
             except httpx.TransportError as exc:
                 config = config_error_from_transport(exc, "REVIO_BASE_URL", self._root)
                 if config is not None:

@@ -1,4 +1,4 @@
-"""QBORateLimiter windows with a fake clock, the concurrency gate, penalties and the per-realm registry."""
+"""QBO and Rev.io limiters: windows with a fake clock, the concurrency gate, penalties, the registries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for, reset_limiters
+from revqb_pipeline.clients.ratelimit import (
+    QBORateLimiter,
+    RevioRateLimiter,
+    limiter_for,
+    reset_limiters,
+    revio_limiter_for,
+    revio_tenant,
+)
+from revqb_pipeline.clients.revio import RevioClient
 
 
 class FakeClock:
@@ -154,3 +162,64 @@ def test_registry_shares_one_limiter_per_realm() -> None:
 def test_rejects_bad_limits() -> None:
     with pytest.raises(ValueError):
         QBORateLimiter(per_second=0)
+
+
+# ----- Rev.io: 500 calls/min per tenant, nothing else ------------------------------------------------------
+
+
+def test_revio_minute_window_slides_with_no_per_second_cap() -> None:
+    clock = FakeClock()
+    lim = RevioRateLimiter(clock=clock, margin=0, jitter_s=0)
+    assert _fill(lim, 600) == 500  # all in the same instant: no per-second window
+    assert lim.wait_time() == pytest.approx(60.0)
+    clock.now += 30
+    assert not lim.try_acquire()
+    clock.now += 30
+    assert _fill(lim, 600) == 500
+    assert lim.stats.requests == 1000
+
+
+def test_revio_window_counts_until_completion_and_scales_with_time() -> None:
+    clock = FakeClock()
+    lim = RevioRateLimiter(per_minute=3, time_scale=0.1, clock=clock, margin=0, jitter_s=0)  # 3 per 6 s
+    for _ in range(3):
+        assert lim.try_acquire()
+    assert lim.wait_time() == float("inf")  # three in flight: only a completion frees a slot
+    clock.now += 10
+    lim.release()
+    assert lim.wait_time() == pytest.approx(6.0)
+    clock.now += 6
+    assert lim.try_acquire()
+
+
+def test_revio_limiter_has_no_concurrency_cap() -> None:
+    lim = RevioRateLimiter(clock=FakeClock())
+    assert all(lim.try_acquire() for _ in range(50))
+    assert lim.stats.max_in_flight == 50 and lim.in_flight == 50
+
+
+def test_revio_registry_is_per_tenant() -> None:
+    reset_limiters()
+    a = revio_limiter_for("http://127.0.0.1:9/v1/", "Acme", time_scale=0.1)
+    assert revio_limiter_for("HTTP://127.0.0.1:9", "acme") is a and a.time_scale == 0.1
+    assert revio_limiter_for("http://127.0.0.1:9/v1", "other") is not a
+    assert revio_limiter_for("http://127.0.0.1:10/v1", "acme") is not a
+    assert revio_tenant("http://h/v1/", "X") == revio_tenant("http://h", "x")
+    qbo = limiter_for("acme")  # a QBO realm named like a tenant is another limiter
+    assert isinstance(qbo, QBORateLimiter) and qbo is not a
+    reset_limiters()
+
+
+def test_revio_clients_of_one_tenant_share_its_limiter() -> None:
+    reset_limiters()
+    registered = revio_limiter_for("http://127.0.0.1:9", "acme", time_scale=0.5)
+    one = RevioClient("http://127.0.0.1:9/v1", "acme", "u", "p", "k")
+    two = RevioClient("http://127.0.0.1:9/", "ACME", "v", "q", "k")
+    other = RevioClient("http://127.0.0.1:9/", "beta", "u", "p", "k")
+    assert one.limiter is registered and two.limiter is registered
+    assert other.limiter is not registered
+    own = RevioRateLimiter(per_minute=7)
+    assert RevioClient("http://127.0.0.1:9", "acme", "u", "p", "k", limiter=own).limiter is own
+    for client in (one, two, other):
+        client.close()
+    reset_limiters()
