@@ -35,8 +35,32 @@ _ONLY_MAPPING: ContextVar[Mapping[str, str] | None] = ContextVar("_ONLY_MAPPING"
 
 
 def env_name(field: str) -> str:
-    """The environment variable of a settings field (``revio_password`` -> ``REVIO_PASSWORD``)."""
+    """The environment variable of a settings field (``revio_password`` -> ``REVIO_PASSWORD``): its alias,
+    else ``REVIO_*`` / ``QBO_*`` for the API fields and ``REVQB_<FIELD>`` for the others."""
+    info = RevqbSettings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, str):
+        return alias
     return field.upper() if field.startswith(("revio_", "qbo_")) else f"REVQB_{field.upper()}"
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def parse_flag(name: str, value: str | bool, default: bool) -> bool:
+    """A boolean setting from its text (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``;
+    empty = ``default``); anything else raises ValueError naming the variable."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower()
+    if not text:
+        return default
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name}: {value!r} is not a boolean (true/false, 1/0, yes/no, on/off)")
 
 
 class _MappingSource(PydanticBaseSettingsSource):
@@ -89,6 +113,8 @@ class RevqbSettings(BaseSettings):
     qbo_client_secret: str = Field("", validation_alias="QBO_CLIENT_SECRET", repr=False)
     qbo_refresh_token: str = Field("", validation_alias="QBO_REFRESH_TOKEN", repr=False)
     qbo_throttle_backoff_s: float = Field(60.0, validation_alias="QBO_THROTTLE_BACKOFF_S", gt=0)
+    #: Write each synced QBO invoice id back to its Rev.io bill (REVQB_REVIO_WRITEBACK); off: no PATCH at all.
+    revio_writeback: bool = Field(True, validation_alias="REVQB_REVIO_WRITEBACK")
     #: Fernet key(s) encrypting OAuth tokens at rest (REVQB_TOKEN_KEY); comma-separated, the first encrypts.
     token_key: str = Field("", validation_alias="REVQB_TOKEN_KEY", repr=False)
 

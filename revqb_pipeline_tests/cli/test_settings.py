@@ -15,6 +15,7 @@ from revqb_pipeline.settings import (
     RevqbSettings,
     env_name,
     load_dotenv_into_environ,
+    parse_flag,
     safe_db_url,
 )
 
@@ -111,7 +112,25 @@ def test_env_names_are_unchanged() -> None:
         "QBO_CLIENT_SECRET",
         "QBO_REFRESH_TOKEN",
         "QBO_THROTTLE_BACKOFF_S",
+        "REVQB_REVIO_WRITEBACK",
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, True), ("true", True), ("1", True), ("false", False), ("off", False)]
+)
+def test_revio_writeback_is_on_unless_switched_off(value: str | None, expected: bool) -> None:
+    env = {} if value is None else {"REVQB_REVIO_WRITEBACK": value}
+    assert RevqbSettings.from_env(env).revio_writeback is expected
+    assert parse_flag("REVQB_REVIO_WRITEBACK", value or "", True) is expected
+
+
+def test_a_malformed_writeback_flag_names_its_variable() -> None:
+    with pytest.raises(PreflightFailed) as exc:
+        load_settings({"REVQB_REVIO_WRITEBACK": "maybe"})
+    assert str(exc.value).startswith("REVQB_REVIO_WRITEBACK: ")
+    with pytest.raises(ValueError, match="REVQB_REVIO_WRITEBACK: 'maybe' is not a boolean"):
+        parse_flag("REVQB_REVIO_WRITEBACK", "maybe", True)
 
 
 def test_readme_lists_every_setting() -> None:
