@@ -34,7 +34,7 @@ from benchmarks.common import (
     ratio,
 )
 from benchmarks.sandbox_run import SandboxRun, sandbox_run
-from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for, reset_limiters
+from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for, reset_limiters, revio_limiter_for
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
@@ -172,6 +172,8 @@ def bench_billing(
     ) as p:
         reset_limiters()
         limiter = limiter_for(p.sb.qbo.realm_id, time_scale=time_scale)
+        settings = p.settings()  # the Rev.io write-back is paced in the sandbox's simulated time too
+        revio_limiter_for(settings.revio_base_url, settings.revio_client_code, time_scale=time_scale)
         p.runtime().qbo.count("Invoice")  # seeds the realm, so entity counts below are deltas of the run
         partitions = p.partitions()
         with _maybe_profile(profile):
