@@ -172,7 +172,7 @@ def bench_billing(
     ) as p:
         reset_limiters()
         limiter = limiter_for(p.sb.qbo.realm_id, time_scale=time_scale)
-        settings = p.settings()  # the Rev.io write-back is paced in the sandbox's simulated time too
+        settings = p.settings  # the Rev.io write-back is paced in the sandbox's simulated time too
         revio_limiter_for(settings.revio_base_url, settings.revio_client_code, time_scale=time_scale)
         p.runtime().qbo.count("Invoice")  # seeds the realm, so entity counts below are deltas of the run
         partitions = p.partitions()
