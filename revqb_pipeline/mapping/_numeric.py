@@ -28,6 +28,11 @@ _CHUNK = 1 << 16
 _POW10 = np.array([10**i for i in range(_MAX_DIGITS + 1)], dtype=np.int64)
 _DOT, _ZERO, _NINE, _MINUS, _PLUS = (ord(c) for c in ".09-+")
 
+try:  # pandas' object hash table (pandas 1.x and 2.x); pd.factorize is the fallback
+    from pandas._libs.hashtable import PyObjectHashTable as _OBJECT_TABLE
+except ImportError:  # pragma: no cover
+    _OBJECT_TABLE = None
+
 
 @dataclass(frozen=True)
 class Parsed:
@@ -132,6 +137,46 @@ def parse_decimals(values: pd.Series | np.ndarray | list[Any]) -> Parsed:
         else:
             big[int(i)] = d
     return Parsed(mantissa, places, ok, big)
+
+
+def factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values) of an object column in one hashing pass; None and NaN get code -1.
+
+    pandas' own object hash table: ``pd.factorize`` on an object column adds a separate null-mask pass,
+    which costs as much as the hashing on a column of a million distinct ``str`` objects."""
+    if _OBJECT_TABLE is None:  # pragma: no cover - pandas without the table (not a supported version)
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+    uniques, codes = _OBJECT_TABLE(max(len(values), 1)).factorize(values)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
+def _is_missing(values: np.ndarray) -> np.ndarray:
+    """None, NaN or empty text, per value."""
+    return np.fromiter(
+        (v is None or v == "" or (isinstance(v, float) and v != v) for v in values), bool, count=len(values)
+    )
+
+
+def parse_column(values: pd.Series | np.ndarray) -> tuple[Parsed, np.ndarray]:
+    """(``parse_decimals`` of a column, missing mask: None, NaN or ""), parsing each distinct value once
+    (quantities and rates repeat a lot).
+
+    The column is hashed once (``factorize_objects``); when every distinct value is text the distinct
+    values are parsed and taken back per row. Otherwise the column is parsed row by row, since hashing
+    merges values that parse differently (``True == 1``)."""
+    arr = np.asarray(values, dtype=object)
+    codes, uniques = factorize_objects(arr)
+    if not all(type(v) is str for v in uniques):
+        return parse_decimals(arr), _is_missing(arr)
+    # one extra slot for the nulls (code -1 reads the last one): missing, not ok
+    first = parse_decimals(np.append(uniques, None))
+    u_missing = np.append(uniques == "", True)
+    big: dict[int, Decimal] = {}
+    for u, d in first.big.items():
+        big.update(dict.fromkeys(np.flatnonzero(codes == u).tolist(), d))
+    parsed = Parsed(first.mantissa[codes], first.places[codes], first.ok[codes], big)
+    return parsed, u_missing[codes]
 
 
 def product_equals_cents(qty: Parsed, price: Parsed, cents: np.ndarray, known: np.ndarray) -> np.ndarray:

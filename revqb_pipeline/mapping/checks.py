@@ -27,6 +27,7 @@ from pandera.typing.pandas import Series
 
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, MappingConfig, jurisdiction_of
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
+from revqb_pipeline.mapping.frames import frame_check_failures, invoice_frames
 from revqb_pipeline.mapping.normalize import (
     normalize_charge,
     normalize_credit,
@@ -508,3 +509,19 @@ def jurisdiction_or_unknown(geocode: str | None) -> str:
         return jurisdiction_of(geocode)
     except RecordError:
         return "??"
+
+
+def staged_invoice_check_failures(
+    bills: Sequence[Row] | pd.DataFrame,
+    charges: Sequence[Row] | pd.DataFrame,
+    cfg: MappingConfig,
+    *,
+    product_types: Mapping[int, Row] | None = None,
+    products: Mapping[int, Row] | None = None,
+) -> pd.DataFrame:
+    """The columnar ``invoice_check_failures``: the billed bills' staged charges mapped to invoice lines as
+    integer columns (``frames.invoice_frames``, the rules of ``invoice_payload``) and checked by the same
+    rules as vectorized pandera checks; same failure table. Pass the bills that got a payload, their
+    charges, and the ``product_types`` / ``products`` the payloads were built with."""
+    frames = invoice_frames(bills, charges, cfg, product_types=product_types, products=products)
+    return frame_check_failures(frames)
