@@ -17,6 +17,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from revqb_pipeline.defs._failures import db_failure_cause
+from revqb_pipeline.defs._io import RangeFilesystemIOManager
 from revqb_pipeline.preflight import PreflightFailed, ensure_ready
 from revqb_pipeline.settings import DEFAULT_DB_URL, RevqbSettings, safe_db_url
 from revqb_pipeline.sync.runtime import Runtime
@@ -160,6 +161,7 @@ def _check(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> tuple[str | None
 def defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
+            "io_manager": RangeFilesystemIOManager(),
             "revio": RevioResource(
                 base_url=env_or("REVIO_BASE_URL"),
                 client_code=env_or("REVIO_CLIENT_CODE"),

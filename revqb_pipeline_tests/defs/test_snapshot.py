@@ -1,6 +1,7 @@
-"""A snapshot of the whole Dagster definition graph: asset keys, deps, groups, partitions, pools, checks,
-jobs, schedules and sensors. A restructuring must leave it unchanged; an intended change regenerates it
-with ``REVQB_UPDATE_SNAPSHOTS=1 pytest revqb_pipeline_tests/defs/test_snapshot.py`` and shows in review."""
+"""A snapshot of the whole Dagster definition graph: asset keys, deps, groups, partitions, backfill
+policies, pools, checks, jobs, resources, schedules and sensors. A restructuring must leave it unchanged;
+an intended change regenerates it with ``REVQB_UPDATE_SNAPSHOTS=1 pytest
+revqb_pipeline_tests/defs/test_snapshot.py`` and shows in review."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def _retry(policy: dg.RetryPolicy | None) -> str | None:
     return f"{policy.max_retries}x{policy.delay}s {policy.backoff} {policy.jitter}"
 
 
+def _backfill(policy: dg.BackfillPolicy | None) -> str | None:
+    if policy is None:
+        return None
+    return f"{policy.policy_type.value} max_partitions_per_run={policy.max_partitions_per_run}"
+
+
 def graph_snapshot() -> dict[str, Any]:
     """The definitions as plain, sorted JSON data."""
     d = defs()
@@ -50,6 +57,7 @@ def graph_snapshot() -> dict[str, Any]:
             "pools": sorted(node.pools or []),
             "kinds": sorted(node.kinds),
             "retry": _retry(node.assets_def.op.retry_policy) if node.is_executable else None,
+            "backfill": _backfill(node.backfill_policy),
             "description": node.description,
             "checks": checks,
         }
@@ -71,7 +79,17 @@ def graph_snapshot() -> dict[str, Any]:
         }
         for s in sorted(repo.sensor_defs, key=lambda s: s.name)
     }
-    return {"assets": assets, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+    resources = sorted(
+        f"{k}: {getattr(v, 'configurable_resource_cls', type(v)).__name__}"
+        for k, v in repo.get_top_level_resources().items()
+    )
+    return {
+        "assets": assets,
+        "jobs": jobs,
+        "resources": resources,
+        "schedules": schedules,
+        "sensors": sensors,
+    }
 
 
 def test_definitions_match_the_snapshot() -> None:

@@ -3,7 +3,10 @@
 Generated from ``revqb_pipeline.entities.STEPS``: each entity's payload step becomes
 ``quickbooks/<name>`` in the ``quickbooks_mapping`` group with its asset checks (blocking ones stop the
 load in the same run), each load step ``quickbooks/<name>`` in the ``quickbooks`` group behind the QBO
-pool and retry policy.
+pool and retry policy. A backfill range runs the step day after day (all days' invoices before any day's
+payments, as the asset order goes: a payment still finds the earlier day's invoice); each check is
+reported once for the range, failed if it failed on any day (the failing days named), so a blocking
+check failing on one day stops the loads of the whole run and nothing of that day is posted.
 """
 
 from typing import Any
@@ -11,17 +14,22 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs._results import check_result, dagster_metadata
-from revqb_pipeline.defs.partitions import bill_date_partitions
+from revqb_pipeline.defs._results import check_result, dagster_metadata, merge_checks, merge_days
+from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.entities import STEPS
 from revqb_pipeline.sync.steps import Step
 
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-MAPPING: dict[str, Any] = {"group_name": "quickbooks_mapping", "partitions_def": bill_date_partitions}
+MAPPING: dict[str, Any] = {
+    "group_name": "quickbooks_mapping",
+    "partitions_def": bill_date_partitions,
+    "backfill_policy": daily_backfill,
+}
 LOAD: dict[str, Any] = {
     "group_name": "quickbooks",
     "partitions_def": bill_date_partitions,
+    "backfill_policy": daily_backfill,
     "pool": "qbo_api",
     "retry_policy": RETRY,
     "kinds": {"python"},
@@ -29,7 +37,7 @@ LOAD: dict[str, Any] = {
 
 
 def step_asset(step: Step) -> dg.AssetsDefinition:
-    """``quickbooks/<step.name>`` running ``step.run`` on the partition."""
+    """``quickbooks/<step.name>`` running ``step.run`` on each day of the run (one, or a backfill range)."""
     key = dg.AssetKey(["quickbooks", step.name])
     checks = [
         dg.AssetCheckSpec(c.name, asset=key, blocking=c.blocking, description=c.description)
@@ -47,9 +55,12 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
     def _step(
         context: dg.AssetExecutionContext, staging: StagingResource, qbo: QBOResource, revio: RevioResource
     ):
-        result = step.run(staging.runtime(revio=revio, qbo=qbo), context.partition_key)
-        yield dg.MaterializeResult(metadata=dagster_metadata(result.metadata))
-        for outcome in result.checks:
+        rt = staging.runtime(revio=revio, qbo=qbo)
+        results = [(day, step.run(rt, day)) for day in run_days(context)]  # a backfill range: day by day
+        yield dg.MaterializeResult(
+            metadata=dagster_metadata(merge_days([(d, r.metadata) for d, r in results]))
+        )
+        for outcome in merge_checks([(d, r.checks) for d, r in results]):
             yield check_result(outcome)
 
     return _step

@@ -1,8 +1,9 @@
-"""Extract: raw Rev.io records for one bill-date partition, one asset per registry extract step.
+"""Extract: raw Rev.io records per bill-date partition, one asset per registry extract step.
 
 Generated from ``revqb_pipeline.entities.REGISTRY``: every record type names the ``revio/<asset>`` that
 reads it and the upstream extract assets it needs (e.g. charges read the day's bills). Each asset returns
-its records by source type (``{"payment": [...], "customer": [...]}``).
+its records by source type (``{"payment": [...], "customer": [...]}``); a run over a range of days
+(a backfill) reads each day in turn, with that day's window, and returns ``{day: records by type}``.
 """
 
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs.partitions import bill_date_partitions, naive_window
+from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, day_window, run_days
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.entities import extract_assets
 from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted
@@ -19,6 +20,7 @@ RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, j
 COMMON: dict[str, Any] = {
     "group_name": "revio",
     "partitions_def": bill_date_partitions,
+    "backfill_policy": daily_backfill,
     "pool": "revio_api",
     "retry_policy": RETRY,
     "kinds": {"python"},
@@ -41,21 +43,29 @@ def extract_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefiniti
         context: dg.AssetExecutionContext,
         revio: RevioResource,
         staging: StagingResource,
-        **upstream: Extracted,
-    ) -> Extracted:
+        **upstream: Any,
+    ) -> dict[str, Any]:
         rt = staging.runtime(revio=revio)
-        start, end = naive_window(context)
-        merged: Extracted = {}
-        for part in upstream.values():
-            merged.update(part)
-        ctx = ExtractContext(rt.revio, rt.store, start, end, merged)
-        out: Extracted = {}
-        for spec in specs:
-            assert spec.extract is not None
-            for source_type, records in spec.extract(ctx).items():
-                out.setdefault(source_type, []).extend(records)
-        context.add_output_metadata({source_type: len(records) for source_type, records in out.items()})
-        return out
+        days = run_days(context)
+        per_day: dict[str, Extracted] = {}
+        for day in days:
+            merged: Extracted = {}
+            for part in upstream.values():  # one day: what it read; a range: {day: what it read}
+                merged.update(part.get(day, {}) if len(days) > 1 else part)
+            start, end = day_window(day)
+            ctx = ExtractContext(rt.revio, rt.store, start, end, merged)
+            out: Extracted = {}
+            for spec in specs:
+                assert spec.extract is not None
+                for source_type, records in spec.extract(ctx).items():
+                    out.setdefault(source_type, []).extend(records)
+            per_day[day] = out
+        counts: dict[str, int] = {}
+        for out in per_day.values():
+            for source_type, records in out.items():
+                counts[source_type] = counts.get(source_type, 0) + len(records)
+        context.add_output_metadata({**counts, **({"days": len(days)} if len(days) > 1 else {})})
+        return per_day if len(days) > 1 else per_day[days[0]]
 
     return _extract
 
