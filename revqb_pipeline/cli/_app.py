@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--since", type=day, help="first day YYYY-MM-DD (default: --days before --to)")
     sync.add_argument("--to", type=day, help="last day YYYY-MM-DD (default: today)")
     sync.add_argument("--days", type=non_negative, default=3)
+    sync.add_argument(
+        "--days-per-run",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="group the days into Dagster runs over partition ranges of up to N days each (quiet days "
+        "between included), e.g. 31 for a history backfill: a year in 12 runs; default 1 (a run per day)",
+    )
     sync.set_defaults(func=cmd_sync)
 
     rec = sub.add_parser("reconcile", help="counts and totals per entity type on both sides, and differences")

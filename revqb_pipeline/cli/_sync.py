@@ -30,7 +30,8 @@ def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Sync ``--partition`` days, else the active days from ``--since`` (or ``--days`` back) to ``--to``."""
+    """Sync ``--partition`` days, else the active days from ``--since`` (or ``--days`` back) to ``--to``;
+    ``--days-per-run N`` runs them as ranges of up to N days (a backfill)."""
     end = args.to or date.today()
     start = args.since or end - timedelta(days=args.days)
     if not args.partition and start > end:
@@ -46,7 +47,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             say("no Rev.io bills, payments or credits in that window; nothing to sync")
             return EXIT_OK
         with local_instance() as inst:
-            report = run_partitions(partitions, instance=inst)
+            report = run_partitions(partitions, instance=inst, days_per_run=args.days_per_run)
         if stop.requested:
             return stopped(stop, report)
         _alert_failures(settings)
