@@ -408,13 +408,23 @@ def _bill_amounts(bills: Sequence[Row] | pd.DataFrame, bill_ids: np.ndarray) -> 
     """Each bill's ``invoice_amount_cents`` (Int64, null for a bill not given; the last row of an id wins)."""
     if isinstance(bills, pd.DataFrame):
         ids = pd.to_numeric(bills["bill_id"]).to_numpy()
-        amounts: Any = bills["invoice_amount_cents"].to_numpy()
+        amounts = pd.array(bills["invoice_amount_cents"].to_numpy(), dtype="Int64")
     else:
-        ids = np.fromiter(map(itemgetter("bill_id"), bills), dtype=np.int64, count=len(bills))
-        amounts = list(map(itemgetter("invoice_amount_cents"), bills))
-    by_id = pd.Series(pd.array(amounts, dtype="Int64"), index=ids)
-    by_id = by_id[~by_id.index.duplicated(keep="last")]
-    return by_id.reindex(bill_ids).array
+        pairs = map(itemgetter("bill_id", "invoice_amount_cents"), bills)
+        try:  # one pass over the bill rows (each row read once)
+            both = np.fromiter(pairs, dtype=np.dtype((np.int64, 2)), count=len(bills))
+            ids, amounts = both[:, 0], pd.array(both[:, 1], dtype="Int64")
+        except (TypeError, ValueError):  # a null or non-integer amount: fails the totals rule, named
+            ids = np.array([int(b["bill_id"]) for b in bills], dtype=np.int64)
+            amounts = pd.array([b.get("invoice_amount_cents") for b in bills], dtype="Int64")
+    index = pd.Index(ids)
+    if not index.is_unique:
+        keep = ~index.duplicated(keep="last")
+        index, amounts = index[keep], amounts[keep]
+    pos = index.get_indexer(bill_ids)
+    out = amounts.take(np.where(pos >= 0, pos, 0))
+    out[pos < 0] = pd.NA
+    return out
 
 
 def invoice_frames(
@@ -514,7 +524,8 @@ def invoice_frames(
             "invoice_amount_cents": _bill_amounts(bills, bill_ids),
             "charge_tax_cents": charge_tax,
             "doc_number_chars": len(cfg.invoice.doc_number_prefix) + _digits(bill_ids) + (bill_ids < 0),
-        }
+        },
+        copy=False,
     )
     return InvoiceFrames(ch.frame, lines, totals)
 
