@@ -204,9 +204,8 @@ def _plain_value(value: Any) -> Any:
     return value
 
 
-def _distinct(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """(code per row, one row dict per distinct combination of the columns' values)."""
-    n = len(next(iter(columns.values()))) if columns else 0
+def _distinct(columns: Mapping[str, np.ndarray], n: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """(code per row, one row dict per distinct combination of the columns' values), over ``n`` rows."""
     key = np.zeros(n, dtype=np.int64)
     size = 1
     for values in columns.values():
@@ -363,10 +362,17 @@ def _item_codes(
     product_types: Mapping[int, Row] | None,
     products: Mapping[int, Row] | None,
 ) -> np.ndarray:
-    """Index into ``names`` of each charge's item (-1: no rule, or an item not in the mapping file)."""
+    """Index into ``names`` of each charge's item (-1: no rule, or an item not in the mapping file).
+
+    Only the columns ``item_for_charge`` can match on are read: the rules' keys, plus the product type id
+    when a type-code or kind rule may fall back to the product type's code or kind."""
     if not len(src):
         return np.zeros(0, dtype=np.int64)
-    codes, rows = _distinct({c: src[c].to_numpy() for c in _ITEM_KEYS if c in src})
+    used = {rule.matched_on for rule in cfg.products.rules}
+    if product_types and used & {"product_type_code", "charge_kind"}:
+        used.add("product_type_id")
+    columns = {c: src[c].to_numpy() for c in _ITEM_KEYS if c in src and c in used}
+    codes, rows = _distinct(columns, len(src))
     position = {name: i for i, name in enumerate(names)}
     per_key = np.full(len(rows), -1, dtype=np.int64)
     for k, row in enumerate(rows):
@@ -391,7 +397,7 @@ def _tax_rule_codes(src: pd.DataFrame, taxed: np.ndarray, cfg: MappingConfig) ->
         geocode = _column(src, "geocode")[taxed]
         reads = pd.Series(classes).isin(by_state).to_numpy()
         columns["geocode"] = np.where(reads, geocode, None)
-    codes, rows = _distinct(columns)
+    codes, rows = _distinct(columns, len(classes))
     rules = list(cfg.taxes.rules)
     per_key = np.full(len(rows), -1, dtype=np.int64)
     for k, row in enumerate(rows):

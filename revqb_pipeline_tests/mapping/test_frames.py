@@ -47,8 +47,18 @@ STATE_RULES = [
     {"tax_class_id": 201, "jurisdiction": "TX", "item": "State Telecom Excise Tax",
      "liability_account": "State Telecom Taxes Payable", "level": "state", "name": "Texas telecom tax"},
 ]  # fmt: skip
+BY_PRODUCT = {
+    "default_item": "Telecom Services",
+    "rules": [
+        {"product_id": 201, "item": "Usage"},
+        {"product_type_code": "NRC", "item": "Installation", "class": None},
+    ],
+}
 MAPPINGS = {
     "lines": CFG,
+    "by_product": parse_mapping(
+        {**yaml.safe_load(CFG.model_dump_json(by_alias=True)), "products": BY_PRODUCT}
+    ),
     "override": with_taxes(CFG, mode="total_tax_override"),
     "by_state": with_taxes(CFG, rules=STATE_RULES),
 }
@@ -67,8 +77,18 @@ def bill_and_charges() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return bill, charges
 
 
+# the product types invoice_payload gets from stg_product_types (type-code rules, a charge without a kind)
+TYPES: dict[int, dict[str, Any]] = {
+    10: {"product_type_id": 10, "product_type_code": "MRC", "charge_kind": "recurring"},
+    20: {"product_type_id": 20, "product_type_code": "USAGE", "charge_kind": "usage"},
+    30: {"product_type_id": 30, "product_type_code": "NRC", "charge_kind": "one_time"},
+    40: {"product_type_id": 40, "product_type_code": "FAX", "charge_kind": "recurring"},
+}
+
+
 def payload_of(bill: dict[str, Any], charges: list[dict[str, Any]], cfg: MappingConfig) -> dict[str, Any]:
-    return invoice_payload(bill, charges, customer_ref="5", item_refs=symbolic_item_refs(cfg), cfg=cfg)
+    refs = symbolic_item_refs(cfg)
+    return invoice_payload(bill, charges, customer_ref="5", item_refs=refs, cfg=cfg, product_types=TYPES)
 
 
 def frame_lines(frames: InvoiceFrames) -> dict[int, list[tuple[Any, ...]]]:
@@ -173,7 +193,7 @@ def test_frame_lines_are_the_posted_payload_lines(
     """Every bill ``invoice_payload`` builds has exactly the frame's lines, in order, to the cent."""
     cfg = MAPPINGS[mode]
     bills, payloads, charges = built(data, cfg)
-    got = frame_lines(invoice_frames(bills, charges, cfg))
+    got = frame_lines(invoice_frames(bills, charges, cfg, product_types=TYPES))
     assert got == {b["bill_id"]: payload_lines(p) for b, p in zip(bills, payloads, strict=True)}
 
 
@@ -187,7 +207,7 @@ def test_both_check_paths_find_the_same_failures(
     bills, payloads, charges = built(data, cfg)
     if not bills:
         return
-    columnar = staged_invoice_check_failures(bills, charges, cfg)
+    columnar = staged_invoice_check_failures(bills, charges, cfg, product_types=TYPES)
     legacy = invoice_check_failures(payloads, bills, charges, cfg)
 
     def verdicts(fc: pd.DataFrame) -> set[tuple[Any, ...]]:
