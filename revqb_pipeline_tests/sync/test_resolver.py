@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
@@ -28,6 +29,22 @@ def ledger(sqlite_url: str) -> Iterator[Ledger]:
     create_schema(engine)
     yield Ledger(engine)
     engine.dispose()
+
+
+class Statements:
+    """Counts the engine's SELECT statements and commits."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.selects = 0
+        self.commits = 0
+        sa.event.listen(engine, "before_cursor_execute", self._on_execute)
+        sa.event.listen(engine, "commit", self._on_commit)
+
+    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.selects += statement.lstrip().upper().startswith("SELECT")
+
+    def _on_commit(self, _conn: Any) -> None:
+        self.commits += 1
 
 
 def resolver() -> Resolver:
@@ -93,17 +110,32 @@ def test_unresolved_names_the_reference_and_whether_the_record_waits(
     assert str(info.value) == f"{kind} {key}"
 
 
-def test_load_reads_only_synced_rows_with_an_id(ledger: Ledger) -> None:
+def test_load_reads_only_the_synced_rows_the_bodies_name(ledger: Ledger) -> None:
     ledger.mark_synced("customer", "1", qbo_id="C1", sync_token=0)
+    ledger.mark_synced("customer", "6", qbo_id="C6", sync_token=0)  # named by no body: never read
     ledger.mark_synced("bill", "2", qbo_id="INV2", sync_token=0)
     ledger.mark_synced("credit", "3", qbo_id="CM3", sync_token=0)
     ledger.quarantine("customer", "4", reason="bad")
     ledger.mark_waiting("bill", "5", reason="waits", qbo_entity="Invoice")
+    reads = Statements(ledger.engine)
 
     loaded = Resolver.load(ledger, REFS)
+    assert loaded.synced == {} and loaded.refs is REFS
+    loaded.prime(
+        [
+            payment_body("revio-customer:1", "revio-bill:2"),
+            payment_body("revio-customer:4", "revio-bill:5"),
+            payment_body("revio-customer:9", "revio-bill:2"),
+        ]
+    )
 
-    assert loaded.synced == {"bill": {"2": "INV2"}, "credit": {"3": "CM3"}, "customer": {"1": "C1"}}
-    assert loaded.refs is REFS
+    assert loaded.synced == {"bill": {"2": "INV2"}, "customer": {"1": "C1"}}
+    assert reads.selects == 2  # one IN read per source type named
+    assert loaded.resolve(payment_body("revio-customer:1", "revio-bill:2"))["CustomerRef"] == {"value": "C1"}
+    with pytest.raises(Unresolved):
+        loaded.resolve(payment_body("revio-customer:4", "revio-bill:2"))
+    assert reads.selects == 2  # keys already read (synced or not) are not read again
+    assert loaded.synced_id("credit", "3") == "CM3" and reads.selects == 3  # an unprimed key: read on demand
 
 
 # ----- why_missing -----------------------------------------------------------------------------------------
@@ -152,8 +184,11 @@ def test_prepare_requests_resolves_waits_and_quarantines(ledger: Ledger) -> None
         _row(4, {**payment_body(), "PaymentMethodRef": {"value": "payment-method:Amex"}}),
     ]
     report = WriteReport()
+    statements = Statements(ledger.engine)
 
     requests = prepare_requests(rows, ledger, resolver(), "payment", report)
+
+    assert statements.commits == 1  # the three parked records: one ledger transaction
 
     assert requests == [
         WriteRequest(

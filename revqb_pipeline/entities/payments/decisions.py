@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
+from revqb_pipeline.staging.ledger import Ledger, LedgerRow, LedgerStatus, Parked
 from revqb_pipeline.sync.writer import WriteReport
 
 
@@ -26,15 +26,8 @@ def record(
     Returns True when the ledger changed. (Uses the ledger's upsert: the public API has no status setter
     for rows without a write.)
     """
-    row = ledger.get(source_type, sid)
-    if (
-        row is not None
-        and row.status == status
-        and row.last_error
-        == (detail if status in (LedgerStatus.WAITING, LedgerStatus.QUARANTINED) else row.last_error)
-    ):
-        if status not in (LedgerStatus.SYNCED, LedgerStatus.VOIDED) or row.qbo_id == qbo_id:
-            return False
+    if _already(ledger.get(source_type, sid), status, detail, qbo_id):
+        return False
     if status == LedgerStatus.WAITING:
         ledger.mark_waiting(
             source_type,
@@ -69,6 +62,15 @@ def record(
     return True
 
 
+def _already(row: LedgerRow | None, status: LedgerStatus, detail: str, qbo_id: str | None) -> bool:
+    """True when ``row`` already records this decision (nothing to write)."""
+    if row is None or row.status != status:
+        return False
+    if status in (LedgerStatus.WAITING, LedgerStatus.QUARANTINED) and row.last_error != detail:
+        return False
+    return status not in (LedgerStatus.SYNCED, LedgerStatus.VOIDED) or row.qbo_id == qbo_id
+
+
 def record_rows(
     ledger: Ledger,
     report: WriteReport,
@@ -79,19 +81,25 @@ def record_rows(
     qbo_entity: str,
 ) -> None:
     """Record each payload row as ``status`` (waiting or quarantined) with its decision's reason, and report
-    it under the same action."""
+    it under the same action: one batched read, and one ledger transaction for the rows that changed."""
+    if status not in (LedgerStatus.WAITING, LedgerStatus.QUARANTINED):
+        raise ValueError(f"record_rows: waiting or quarantined, not {status}")
     action = "waiting" if status == LedgerStatus.WAITING else "quarantined"
+    current = ledger.get_many(source_type, [str(row["source_id"]) for row in rows]) if rows else {}
+    changed: list[Parked] = []
     for row in rows:
         sid = str(row["source_id"])
         reason = row["payload"]["reason"]
-        record(
-            ledger,
-            source_type,
-            sid,
-            status,
-            reason,
-            action=action,
-            qbo_entity=qbo_entity,
-            partition_key=row.get("partition_key"),
-        )
+        if not _already(current.get(sid), status, reason, None):
+            changed.append(
+                Parked(
+                    source_type,
+                    sid,
+                    status,
+                    reason,
+                    qbo_entity=qbo_entity,
+                    partition_key=row.get("partition_key"),
+                )
+            )
         report.record(sid, action, reason)
+    ledger.park_many(changed)

@@ -16,7 +16,7 @@ from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.sync.reference_data import RefIds
-from revqb_pipeline.sync.resolver import Resolver, prepare_requests, synced_ids
+from revqb_pipeline.sync.resolver import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest
 
 
@@ -29,8 +29,10 @@ def ensure_customers(
     partition_key: str | None,
 ) -> WriteReport:
     """Sync the staged customers among ``customer_ids`` that have no synced QBO customer yet."""
-    have = synced_ids(ledger, CUSTOMER_SOURCE_TYPE)
-    missing = sorted({str(c) for c in customer_ids} - set(have), key=int)
+    wanted = {str(c) for c in customer_ids}
+    rows_of = ledger.get_many(CUSTOMER_SOURCE_TYPE, sorted(wanted))  # only these customers' rows
+    have = {sid for sid, r in rows_of.items() if r.status == LedgerStatus.SYNCED and r.qbo_id}
+    missing = sorted(wanted - have, key=int)
     rows = store.rows_in("stg_customers", "customer_id", [int(c) for c in missing]) if missing else []
     return sync_customers(qbo, ledger, rows, cfg, partition_key) if rows else WriteReport()
 
@@ -50,7 +52,7 @@ def prepare(
 
 def _resolved_customer(row: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
     cid = str(row["payload"].get("customer_id") or "")
-    qid = resolver.synced.get(CUSTOMER_SOURCE_TYPE, {}).get(cid)
+    qid = resolver.synced_id(CUSTOMER_SOURCE_TYPE, cid) if cid else None
     return {"CustomerRef": {"value": qid}} if qid else None
 
 
@@ -65,9 +67,12 @@ def sync_payments(
     by_decision: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_decision.setdefault(row["payload"]["decision"], []).append(row)
+    void_rows = by_decision.get("void", [])
+    void_customers = [str(r["payload"]["customer_id"]) for r in void_rows if r["payload"].get("customer_id")]
+    resolver.prime_keys(CUSTOMER_SOURCE_TYPE, void_customers)  # one read for the voids' customers
     voids = [
         (str(r["source_id"]), r["payload"]["reason"], _resolved_customer(r, resolver) or {})
-        for r in by_decision.get("void", [])
+        for r in void_rows
     ]
     pk = rows[0].get("partition_key") if rows else None
     void_payments(qbo, ledger, adapter, voids, SOURCE_TYPE, report, pk)
