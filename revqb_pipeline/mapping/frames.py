@@ -220,7 +220,7 @@ def _distinct(columns: Mapping[str, np.ndarray], n: int) -> tuple[np.ndarray, li
     rep[codes] = np.arange(n)
     picked = {c: v[rep] for c, v in columns.items()}
     rows = [{c: _plain_value(picked[c][k]) for c in columns} for k in range(len(uniques))]
-    return codes.astype(np.int64), rows
+    return codes.astype(np.int64, copy=False), rows
 
 
 def _line_qty_price(quantity: Any, rate: Any, cents: int) -> tuple[Decimal, Decimal]:
@@ -289,7 +289,11 @@ def qty_and_price(
         fits_i = abs(mant) < 10**_MAX_DIGITS
         qty_m[i], qty_p[i] = (mant, max(-exp, 0)) if fits_i else (0, QTY_UNREADABLE)
         price[i] = int(pd_.scaleb(5))
-    return qty_m.astype(np.int64), qty_p.astype(np.int64), price.astype(np.int64)
+    return (
+        qty_m.astype(np.int64, copy=False),
+        qty_p.astype(np.int64, copy=False),
+        price.astype(np.int64, copy=False),
+    )
 
 
 def _column(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -416,12 +420,11 @@ def _bill_amounts(bills: Sequence[Row] | pd.DataFrame, bill_ids: np.ndarray) -> 
         ids = pd.to_numeric(bills["bill_id"]).to_numpy()
         amounts = pd.array(bills["invoice_amount_cents"].to_numpy(), dtype="Int64")
     else:
-        pairs = map(itemgetter("bill_id", "invoice_amount_cents"), bills)
-        try:  # one pass over the bill rows (each row read once)
-            both = np.fromiter(pairs, dtype=np.dtype((np.int64, 2)), count=len(bills))
-            ids, amounts = both[:, 0], pd.array(both[:, 1], dtype="Int64")
+        ids = np.fromiter(map(itemgetter("bill_id"), bills), dtype=np.int64, count=len(bills))
+        try:
+            values = np.fromiter(map(itemgetter("invoice_amount_cents"), bills), np.int64, len(bills))
+            amounts = pd.array(values, dtype="Int64")
         except (TypeError, ValueError):  # a null or non-integer amount: fails the totals rule, named
-            ids = np.array([int(b["bill_id"]) for b in bills], dtype=np.int64)
             amounts = pd.array([b.get("invoice_amount_cents") for b in bills], dtype="Int64")
     index = pd.Index(ids)
     if not index.is_unique:
@@ -487,10 +490,10 @@ def invoice_frames(
     items_per_bill = np.diff(np.r_[starts, n])
     t_line_num = items_per_bill[t_code] + _rank_in_group(t_bill_starts, n_t)
 
-    line_item = np.concatenate([item, t_item]).astype(np.int64)
+    line_item = np.concatenate([item, t_item]).astype(np.int64, copy=False)
     acct = item_account[line_item]  # -1 (unmapped) reads the sentinel at the end
     is_tax = item_is_tax[line_item]
-    amounts = np.concatenate([cents, t_cents]).astype(np.int64)
+    amounts = np.concatenate([cents, t_cents]).astype(np.int64, copy=False)
     charge_ids = np.concatenate([ch.frame["charge_id"].to_numpy(), np.zeros(n_t, dtype=np.int64)])
     lines = pd.DataFrame(
         {

@@ -367,3 +367,10 @@ def test_qty_times_price_exact_beyond_int64() -> None:
     assert "qty * unit_price != amount (QBO error 6070)" not in checks_of(fc)
     frames.lines.loc[0, "amount_cents"] = 3000001
     assert "qty * unit_price != amount (QBO error 6070)" in checks_of(frame_check_failures(frames))
+
+
+def test_a_bill_without_an_amount_fails_its_totals_named() -> None:
+    _, charges = bill_and_charges()
+    fc = failures_for(charges, invoice_amount_cents=None)
+    assert set(fc["schema"]) == {"BillTotals"}
+    assert set(fc["bill_id"]) == {10}
