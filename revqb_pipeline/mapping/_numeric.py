@@ -147,7 +147,7 @@ def factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if _OBJECT_TABLE is None:  # pragma: no cover - pandas without the table (not a supported version)
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
-    uniques, codes = _OBJECT_TABLE(max(len(values), 1)).factorize(values)
+    uniques, codes = _OBJECT_TABLE(min(max(len(values), 1), 1 << 10)).factorize(values)
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
