@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from operator import itemgetter
+from operator import index, itemgetter
 from typing import Any
 
 import numpy as np
@@ -177,8 +177,44 @@ class InvoiceFrames:
     totals: pd.DataFrame
 
 
-def _frame(rows: Sequence[Row] | pd.DataFrame) -> pd.DataFrame:
-    return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+_INT_COLUMNS = (
+    "charge_id",
+    "bill_id",
+    "product_amount_cents",
+    "tax_amount_cents",
+    "amount_cents",
+    "product_id",
+    "product_type_id",
+    "tax_class_id",
+)
+_OBJECT_COLUMNS = ("quantity", "rate", "product_type_code", "charge_kind", "geocode")
+
+
+def charge_rows_frame(rows: Sequence[Row]) -> pd.DataFrame:
+    """The columns the checks read, from staged charge rows (mappings), one pass over the rows per column
+    (``pd.DataFrame(rows)`` reads every key through a generic path, about 2.5x slower).
+
+    An integer column is int64 when every value is an ``int``, else objects (as given); a column no row
+    has is left out (the checks read it as all null, as from a DataFrame without it)."""
+    n = len(rows)
+    cols: dict[str, np.ndarray] = {}
+    for key in (*_INT_COLUMNS, *_OBJECT_COLUMNS):
+        if key in _INT_COLUMNS:
+            try:
+                cols[key] = np.fromiter(map(index, map(itemgetter(key), rows)), np.int64, n)
+                continue
+            except (KeyError, TypeError, OverflowError):
+                pass
+        try:
+            values = list(map(itemgetter(key), rows))
+        except KeyError:
+            if not any(key in r for r in rows):
+                continue
+            values = [r.get(key) for r in rows]
+        arr = np.empty(n, dtype=object)
+        arr[:] = values
+        cols[key] = arr
+    return pd.DataFrame(cols, copy=False)
 
 
 def _ints(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -314,7 +350,7 @@ def charges_frame(charges: Sequence[Row] | pd.DataFrame) -> pd.DataFrame:
 
 
 def _charges(charges: Sequence[Row] | pd.DataFrame) -> _Charges:
-    src = _frame(charges)
+    src = charges if isinstance(charges, pd.DataFrame) else charge_rows_frame(list(charges))
     bill, _ = _ints(src, "bill_id")
     cid, _ = _ints(src, "charge_id")
     if len(src) > 1:
