@@ -43,6 +43,7 @@ from revqb_pipeline.mapping.schemas import (
     invoice_lines_frame,
     non_negative,
 )
+from revqb_pipeline.money import to_cents
 
 Row = Mapping[str, Any]
 MAX_EXAMPLES = 5
@@ -518,10 +519,49 @@ def staged_invoice_check_failures(
     *,
     product_types: Mapping[int, Row] | None = None,
     products: Mapping[int, Row] | None = None,
+    payloads: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """The columnar ``invoice_check_failures``: the billed bills' staged charges mapped to invoice lines as
     integer columns (``frames.invoice_frames``, the rules of ``invoice_payload``) and checked by the same
     rules as vectorized pandera checks; same failure table. Pass the bills that got a payload, their
-    charges, and the ``product_types`` / ``products`` the payloads were built with."""
+    charges, and the ``product_types`` / ``products`` the payloads were built with; with ``payloads`` (bill
+    id -> body), a bill whose body does not match its checked lines fails too (``payloads_disagreeing``)."""
     frames = invoice_frames(bills, charges, cfg, product_types=product_types, products=products)
-    return frame_check_failures(frames)
+    failures = frame_check_failures(frames)
+    if payloads is None:
+        return failures
+    drift = payloads_disagreeing(payloads, frames.lines)
+    if not drift:
+        return failures
+    extra = pd.DataFrame(
+        [
+            {
+                "schema": "PayloadLines",
+                "bill_id": bid,
+                "column": "Line",
+                "check": "payload lines equal the checked lines",
+                "failure_case": reason,
+                "index": None,
+            }
+            for bid, reason in sorted(drift.items())
+        ],
+        columns=_FAILURE_COLUMNS,
+    )
+    return pd.concat([f for f in (failures, extra) if len(f)], ignore_index=True)
+
+
+def payloads_disagreeing(payloads: Mapping[int, Mapping[str, Any]], lines: pd.DataFrame) -> dict[int, str]:
+    """Bills whose payload (what will be posted) differs from the checked line frame in its number of lines
+    or its lines' total cents: ties the dicts to the columnar checks with one cheap pass over their lines."""
+    grouped = lines.groupby("bill_id")["amount_cents"].agg(["size", "sum"]) if len(lines) else None
+    out: dict[int, str] = {}
+    for bid, payload in payloads.items():
+        posted = payload.get("Line") or []
+        cents = sum(to_cents(line.get("Amount", 0)) for line in posted)
+        if grouped is not None and bid in grouped.index:
+            n, total = int(grouped.at[bid, "size"]), int(grouped.at[bid, "sum"])
+        else:
+            n, total = 0, 0
+        if (len(posted), cents) != (n, total):
+            out[bid] = f"payload has {len(posted)} lines totalling {cents} cents, checked lines {n} / {total}"
+    return out

@@ -374,3 +374,18 @@ def test_a_bill_without_an_amount_fails_its_totals_named() -> None:
     fc = failures_for(charges, invoice_amount_cents=None)
     assert set(fc["schema"]) == {"BillTotals"}
     assert set(fc["bill_id"]) == {10}
+
+
+def test_a_payload_that_differs_from_its_checked_lines_fails_named() -> None:
+    bill, charges = bill_and_charges()
+    payload = payload_of(bill, charges, CFG)
+    same = staged_invoice_check_failures([bill], charges, CFG, payloads={10: payload})
+    assert same.empty
+    tampered = {**payload, "Line": [{**payload["Line"][0], "Amount": Decimal("1.00")}, *payload["Line"][1:]]}
+    fc = staged_invoice_check_failures([bill], charges, CFG, payloads={10: tampered})
+    drift = fc[fc["schema"] == "PayloadLines"]
+    assert list(drift["bill_id"]) == [10]
+    assert "totalling" in drift["failure_case"].iloc[0]
+    dropped = {**payload, "Line": payload["Line"][1:]}
+    fc = staged_invoice_check_failures([bill], charges, CFG, payloads={10: dropped})
+    assert list(fc[fc["schema"] == "PayloadLines"]["bill_id"]) == [10]

@@ -40,10 +40,12 @@ def build_payloads(rt: Runtime, partition_key: str) -> StepResult:
     save_payloads(rt.store, rows)
     billed = {int(r["source_id"]) for r in rows}
     lines = check_invoice_lines(
-        [r["payload"] for r in rows],
+        {int(r["source_id"]): r["payload"] for r in rows},
         [b for b in bills if int(b["bill_id"]) in billed],
         [c for bid in sorted(billed) for c in charges.get(bid, [])],
         rt.mapping,
+        types,
+        products,
     )
     mapped = CheckOutcome(
         "every_bill_mapped",
@@ -69,14 +71,19 @@ def missing_mappings_table(bad: dict[str, str]) -> Markdown:
 
 
 def check_invoice_lines(
-    payloads: list[dict[str, Any]],
+    payloads: dict[int, dict[str, Any]],
     bills: list[dict[str, Any]],
     charges: list[dict[str, Any]],
     cfg: MappingConfig,
+    product_types: dict[int, dict[str, Any]] | None = None,
+    products: dict[int, dict[str, Any]] | None = None,
 ) -> CheckOutcome:
-    """The pandera rules of mapping/checks.py (staged charges, mapped payload lines, bill totals) over this
-    partition's payloads; failing rows come back as a markdown table, failing bills listed."""
-    fc = mapping_checks.invoice_check_failures(payloads, bills, charges, cfg)
+    """The pandera rules of mapping/checks.py (staged charges, mapped lines, bill totals) as vectorized
+    column checks over this partition's bills (``staged_invoice_check_failures``), each payload tied to its
+    checked lines; failing rows come back as a markdown table, failing bills listed."""
+    fc = mapping_checks.staged_invoice_check_failures(
+        bills, charges, cfg, product_types=product_types, products=products, payloads=payloads
+    )
     if len(fc):
         failing = sorted({int(b) for b in fc["bill_id"].dropna()})
         return CheckOutcome(
@@ -88,7 +95,7 @@ def check_invoice_lines(
                 "failures": Markdown(fc.head(200).astype(str).to_markdown(index=False)),
             },
         )
-    lines = sum(len(p.get("Line") or []) for p in payloads)
+    lines = sum(len(p.get("Line") or []) for p in payloads.values())
     return CheckOutcome("invoice_lines_valid", passed=True, metadata={"lines": lines})
 
 
