@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test test-fast lint bench bench-scale validate clean
+.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill validate clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP)
 # Issue 10's scale benchmark: a billing day of 1k and 10k invoices + the month (long; never part of `test`).
 bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.scale $(SCALE_ARGS)
+
+# Issue 10's backfill benchmark: 12 months of a 1,000-customer tenant as range runs (long; never part of `test`).
+bench-backfill: $(STAMP)
+	$(BIN)/python -m benchmarks.backfill $(BACKFILL_ARGS)
 
 clean:
 	rm -rf $(VENV) .revqb .pytest_cache .ruff_cache
