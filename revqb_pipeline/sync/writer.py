@@ -52,11 +52,18 @@ class WriteRequest:
     business_key: str | None = None
     partition_key: str | None = None
     logical_hash: str | None = None  # set when the payload was adjusted for QBO (e.g. a renamed customer)
+    _hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def hash(self) -> str:
-        """The hash the ledger compares: of the payload the source asked for, not of a QBO-side adjustment."""
-        return self.logical_hash or payload_hash(self.payload)
+        """The hash the ledger compares: of the payload the source asked for, not of a QBO-side adjustment.
+        Computed once (a request's payload is not changed after it is built; a corrected one is a new
+        request)."""
+        if self.logical_hash:
+            return self.logical_hash
+        if self._hash is None:
+            self._hash = payload_hash(self.payload)
+        return self._hash
 
 
 @dataclass
