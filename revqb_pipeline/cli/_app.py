@@ -34,7 +34,7 @@ from revqb_pipeline.cli._common import (
 )
 from revqb_pipeline.cli._mappings import cmd_mappings_check, cmd_mappings_init
 from revqb_pipeline.cli._ops import cmd_dunning, cmd_retry
-from revqb_pipeline.cli._sandbox import cmd_demo, cmd_sandbox_serve
+from revqb_pipeline.cli._sandbox import add_serve_options, cmd_demo, cmd_sandbox_serve
 from revqb_pipeline.cli._signals import Interrupted
 from revqb_pipeline.cli._status import cmd_reconcile, cmd_status
 from revqb_pipeline.cli._sync import cmd_sync
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--months", type=positive, default=1)
     serve.add_argument("--time-scale", type=positive_float, default=1.0)
     serve.add_argument("--faults", default=None)
+    add_serve_options(serve)
     serve.set_defaults(func=cmd_sandbox_serve)
     return parser
 

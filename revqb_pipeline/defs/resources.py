@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from revqb_pipeline.defs._failures import db_failure_cause
 from revqb_pipeline.defs._io import RangeFilesystemIOManager
 from revqb_pipeline.preflight import PreflightFailed, ensure_ready
-from revqb_pipeline.settings import DEFAULT_DB_URL, RevqbSettings, safe_db_url
+from revqb_pipeline.settings import DEFAULT_DB_URL, RevqbSettings, parse_flag, safe_db_url
 from revqb_pipeline.sync.runtime import Runtime
 
 #: A failed preflight is remembered this long (every step of the run fails the same way, at once).
@@ -44,6 +44,7 @@ class RevioResource(dg.ConfigurableResource):
     username: str = ""
     password: str = ""
     subscription_key: str = ""
+    writeback: str = "true"  # REVQB_REVIO_WRITEBACK: write QBO invoice ids back to the Rev.io bills
 
 
 class QBOResource(dg.ConfigurableResource):
@@ -74,7 +75,12 @@ class StagingResource(dg.ConfigurableResource):
             "token_key": self.token_key,
         }
         if revio is not None:
+            try:
+                writeback = parse_flag("REVQB_REVIO_WRITEBACK", revio.writeback, True)
+            except ValueError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
             update.update(
+                revio_writeback=writeback,
                 revio_base_url=revio.base_url,
                 revio_client_code=revio.client_code,
                 revio_username=revio.username,
@@ -168,6 +174,7 @@ def defs() -> dg.Definitions:
                 username=env_or("REVIO_USERNAME"),
                 password=env_or("REVIO_PASSWORD"),
                 subscription_key=env_or("REVIO_SUBSCRIPTION_KEY"),
+                writeback=env_or("REVQB_REVIO_WRITEBACK", "true"),
             ),
             "qbo": QBOResource(
                 base_url=env_or("QBO_BASE_URL"),
