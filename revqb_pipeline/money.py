@@ -81,3 +81,26 @@ def is_whole_cents(value: Any) -> bool:
     except MoneyError:
         return False
     return True
+
+
+def exact_qty_price(quantity: Any, rate: Any, amount: Decimal) -> tuple[Decimal, Decimal]:
+    """(Qty, UnitPrice) with ``Qty * UnitPrice == amount`` exactly (QBO error 6070 otherwise), unformatted.
+
+    1. Rev.io's quantity and rate when ``quantity * rate == amount`` and the rate has <= 5 decimals;
+    2. else the quantity with ``UnitPrice = amount / quantity`` when that is exact at <= 5 decimals
+       (451.50 / 48 = 9.40625);
+    3. else ``Qty = 1, UnitPrice = amount``.
+    """
+    try:
+        qty = to_decimal(quantity) if quantity not in (None, "") else None
+        rt = to_decimal(rate) if rate not in (None, "") else None
+    except MoneyError:
+        qty = rt = None
+    if qty is not None and qty >= 0:
+        if rt is not None and rt == rt.quantize(UNIT_PRICE_PLACES) and qty * rt == amount:
+            return qty, rt
+        if qty > 0:
+            unit = (amount / qty).quantize(UNIT_PRICE_PLACES, rounding=ROUND_HALF_UP)
+            if unit * qty == amount:
+                return qty, unit
+    return Decimal(1), amount

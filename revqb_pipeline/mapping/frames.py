@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from operator import index, itemgetter
 from typing import Any
 
@@ -41,7 +41,7 @@ from revqb_pipeline.mapping._numeric import Parsed, parse_column
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, MappingConfig
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
 from revqb_pipeline.mapping.schemas import BillTotals
-from revqb_pipeline.money import CENT, UNIT_PRICE_PLACES, MoneyError, from_cents, to_decimal
+from revqb_pipeline.money import CENT, exact_qty_price, from_cents
 
 Row = Mapping[str, Any]
 DOC_NUMBER_MAX = 21
@@ -261,20 +261,7 @@ def _distinct(columns: Mapping[str, np.ndarray], n: int) -> tuple[np.ndarray, li
 
 def _line_qty_price(quantity: Any, rate: Any, cents: int) -> tuple[Decimal, Decimal]:
     """``line_qty_price`` in ``Decimal``, for the rows the integer path cannot decide."""
-    amount = from_cents(cents)
-    try:
-        qty = to_decimal(quantity) if quantity not in (None, "") else None
-        rt = to_decimal(rate) if rate not in (None, "") else None
-    except MoneyError:
-        qty = rt = None
-    if qty is not None and qty >= 0:
-        if rt is not None and rt == rt.quantize(UNIT_PRICE_PLACES) and qty * rt == amount:
-            return qty, rt
-        if qty > 0:
-            unit = (amount / qty).quantize(UNIT_PRICE_PLACES, rounding=ROUND_HALF_UP)
-            if unit * qty == amount:
-                return qty, unit
-    return Decimal(1), amount
+    return exact_qty_price(quantity, rate, from_cents(cents))
 
 
 def _digits(values: np.ndarray) -> np.ndarray:

@@ -9,12 +9,12 @@ produce an invoice whose total differs from Rev.io's bill total.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from revqb_pipeline.mapping.config import MappingConfig, TaxRule
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
-from revqb_pipeline.money import CENT, UNIT_PRICE_PLACES, MoneyError, from_cents, to_decimal
+from revqb_pipeline.money import CENT, MoneyError, exact_qty_price, from_cents, to_decimal
 
 DOC_NUMBER_MAX = 21
 DESCRIPTION_MAX = 4000
@@ -44,19 +44,8 @@ def line_qty_price(quantity: Any, rate: Any, amount: Decimal) -> tuple[Decimal, 
        (451.50 / 48 = 9.40625);
     3. else ``Qty = 1, UnitPrice = amount``.
     """
-    try:
-        qty = to_decimal(quantity) if quantity not in (None, "") else None
-        rt = to_decimal(rate) if rate not in (None, "") else None
-    except MoneyError:
-        qty = rt = None
-    if qty is not None and qty >= 0:
-        if rt is not None and rt == rt.quantize(UNIT_PRICE_PLACES) and qty * rt == amount:
-            return _plain(qty), _price(rt)
-        if qty > 0:
-            unit = (amount / qty).quantize(UNIT_PRICE_PLACES, rounding=ROUND_HALF_UP)
-            if unit * qty == amount:
-                return _plain(qty), _price(unit)
-    return Decimal(1), _price(amount)
+    qty, unit = exact_qty_price(quantity, rate, amount)
+    return _plain(qty), _price(unit)
 
 
 def _money(cents: int) -> Decimal:
