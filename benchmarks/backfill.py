@@ -26,7 +26,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 from unittest import mock
 
 from benchmarks.common import figure, heading, limit_minimum_minutes, ratio
-from benchmarks.scale import Child, Phase, measure
+from benchmarks.scale import Child, Phase, measure, spawn_child
 
 GOAL_RUNS = 12
 GOAL_CPU_S = 300.0
@@ -71,27 +70,11 @@ def serve_child(
 @contextlib.contextmanager
 def child_sandboxes(args: argparse.Namespace) -> Iterator[Child]:
     """Start :func:`serve_child` in a fresh interpreter; stop it on exit."""
-    cmd = [sys.executable, "-m", "benchmarks.backfill", "--serve", "--customers", str(args.customers)]
+    cmd = ["benchmarks.backfill", "--serve", "--customers", str(args.customers)]
     cmd += ["--seed", str(args.seed), "--months", str(args.months), "--start", args.start.isoformat()]
     cmd += ["--time-scale", str(args.time_scale), "--latency", str(args.latency)]
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        if not first:
-            raise RuntimeError(f"the sandboxes did not start (exit {proc.wait()})")
-        info = json.loads(first)
-        yield Child(proc, info["env"], info["qbo_url"], info["realm"])
-    finally:
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with spawn_child(cmd) as child:
+        yield child
 
 
 @dataclass

@@ -101,10 +101,10 @@ class Child:
 
 
 @contextlib.contextmanager
-def child_sandboxes(customers: int, seed: int, time_scale: float, latency_s: float) -> Iterator[Child]:
-    """Start :func:`serve_child` in a fresh interpreter; stop it on exit."""
-    cmd = [sys.executable, "-m", "benchmarks.scale", "--serve", str(customers), "--seed", str(seed)]
-    cmd += ["--time-scale", str(time_scale), "--latency", str(latency_s)]
+def spawn_child(module_args: list[str], stop_timeout_s: float = 60) -> Iterator[Child]:
+    """Run ``python -m <module_args>`` (a sandbox child that prints its JSON info line first, then serves
+    until its stdin closes); stop it on exit."""
+    cmd = [sys.executable, "-m", *module_args]
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -119,10 +119,19 @@ def child_sandboxes(customers: int, seed: int, time_scale: float, latency_s: flo
             assert proc.stdin is not None
             proc.stdin.close()
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=stop_timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def child_sandboxes(customers: int, seed: int, time_scale: float, latency_s: float) -> Iterator[Child]:
+    """Start :func:`serve_child` in a fresh interpreter; stop it on exit."""
+    args = ["benchmarks.scale", "--serve", str(customers), "--seed", str(seed)]
+    args += ["--time-scale", str(time_scale), "--latency", str(latency_s)]
+    with spawn_child(args, stop_timeout_s=30) as child:
+        yield child
 
 
 # ----------------------------------------------------------------------------- measuring runs

@@ -67,3 +67,25 @@ def test_scale_benchmark_reconciles_and_a_quiet_run_makes_no_qbo_request() -> No
     assert res.reconciled and all(ok for _, ok, _ in res.reconciled), res.reconciled
     assert figures["agrees"] == 1.0
     assert res.quiet.qbo.requests == 0
+
+
+def test_backfill_benchmark_runs_a_month_as_one_range_run_that_reconciles() -> None:
+    """``benchmarks.backfill`` on a tiny tenant: a month of days in one range run, reconciled to the cent."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.backfill",
+            *("--customers", "5", "--months", "1"),
+            "--time-scale",
+            "0.02",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = {ln.strip().split("  ")[0]: ln for ln in proc.stdout.splitlines() if ln.startswith("  ")}
+    assert lines["job runs"].split()[2] == "1", proc.stdout
+    assert lines["reconciles to the cent"].split()[4] == "yes", proc.stdout
