@@ -117,6 +117,8 @@ class RevqbSettings(BaseSettings):
     revio_writeback: bool = Field(True, validation_alias="REVQB_REVIO_WRITEBACK")
     #: Fernet key(s) encrypting OAuth tokens at rest (REVQB_TOKEN_KEY); comma-separated, the first encrypts.
     token_key: str = Field("", validation_alias="REVQB_TOKEN_KEY", repr=False)
+    #: Sensors and schedules start RUNNING (``on``) or STOPPED (``off``, the default) (REVQB_AUTOMATION).
+    automation: bool = Field(False, validation_alias="REVQB_AUTOMATION")
 
     @classmethod
     def settings_customise_sources(
@@ -160,6 +162,20 @@ def safe_db_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # a malformed URL: show only its scheme
         return url.split(":", 1)[0] + ":..."
+
+
+def automation_on(env: Mapping[str, str] | None = None) -> bool:
+    """``REVQB_AUTOMATION`` (``on``/``off``, default off) from ``env``, else os.environ then ``.env``: read
+    alone at definitions load, so a malformed unrelated setting cannot break the code location."""
+    name = env_name("automation")
+    if env is not None:
+        return parse_flag(name, env.get(name, ""), False)
+    value = os.environ.get(name, "")
+    if not value.strip() and Path(ENV_FILE).is_file():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(ENV_FILE).get(name) or ""
+    return parse_flag(name, value, False)
 
 
 def load_dotenv_into_environ(path: str | Path = ENV_FILE) -> list[str]:

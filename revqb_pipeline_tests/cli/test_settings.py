@@ -113,6 +113,7 @@ def test_env_names_are_unchanged() -> None:
         "QBO_REFRESH_TOKEN",
         "QBO_THROTTLE_BACKOFF_S",
         "REVQB_REVIO_WRITEBACK",
+        "REVQB_AUTOMATION",
     }
 
 

@@ -1,21 +1,23 @@
-"""Dagster definitions of the status sync and alerting: loaded, running by default, secrets as EnvVar."""
+"""Dagster definitions of the status sync and alerting: loaded, REVQB_AUTOMATION's default status, secrets as
+EnvVar."""
 
 import dagster as dg
 import pytest
 
 from revqb_pipeline.defs.alerts.resources import NotifierResource, notifier_from_env
+from revqb_pipeline.defs.automation.status import schedule_status, sensor_status
 
 
-def test_definitions_load_with_running_schedule_and_sensors() -> None:
+def test_definitions_load_with_schedule_and_sensors() -> None:
     from revqb_pipeline.definitions import defs
 
     d = defs()
     job = d.resolve_job_def("customer_status_job")
     assert [n.name for n in job.nodes] == ["quickbooks__customer_collection_status"]
     schedule = d.resolve_schedule_def("customer_status_hourly")
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.default_status == schedule_status()
     for name in ("failure_queue_alerts", "run_failure_alerts"):
-        assert d.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+        assert d.resolve_sensor_def(name).default_status == sensor_status()
     spec = d.resolve_assets_def(dg.AssetKey(["quickbooks", "customer_collection_status"]))
     assert spec.group_names_by_key[spec.key] == "dunning"
 

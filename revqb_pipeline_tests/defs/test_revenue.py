@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from revqb_pipeline.defs.automation.status import schedule_status
 from revqb_pipeline.defs.partitions import TIMEZONE, month_partitions
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.defs.revenue.assets import JOURNAL, SUMMARY, revenue_journal, revenue_summary
@@ -43,7 +44,7 @@ def test_schedule_shape():
     schedule = resolved_schedule()
     assert schedule.cron_schedule == "0 6 1 * *"
     assert schedule.execution_timezone == TIMEZONE == month_partitions.timezone
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.default_status == schedule_status()
     assert schedule.job_name == "month_end_revenue_job"
 
 

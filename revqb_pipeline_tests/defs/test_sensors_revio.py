@@ -42,11 +42,12 @@ def keys(result: dg.SensorResult) -> dict[str, str]:
     return {r.partition_key: r.run_key for r in result.run_requests or []}
 
 
-def test_sensor_is_on_by_default() -> None:
+def test_sensor_status_follows_the_setting() -> None:
     from revqb_pipeline.definitions import defs
+    from revqb_pipeline.defs.automation.status import sensor_status
 
     sensor = defs().resolve_sensor_def("revio_changes_sensor")
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.default_status == sensor_status()  # REVQB_AUTOMATION: test_automation_status.py
     assert sensor.job_name == "revqb_sync_job"
 
 

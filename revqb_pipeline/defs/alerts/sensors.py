@@ -3,6 +3,7 @@
 import dagster as dg
 
 from revqb_pipeline.defs.alerts.resources import NotifierResource
+from revqb_pipeline.defs.automation.status import sensor_status
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.notify import Alert
 from revqb_pipeline.sync.failures import alert_new_failures
@@ -13,7 +14,7 @@ RUN_FAILURE_SUBJECT = "revqb: Dagster run failed"
 @dg.sensor(
     name="failure_queue_alerts",
     minimum_interval_seconds=120,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     description="Alerts each newly quarantined (or stuck failed) ledger record once, across all sync types.",
 )
 def failure_queue_alerts(
@@ -57,7 +58,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Aler
 
 @dg.run_failure_sensor(
     name="run_failure_alerts",
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     description="One alert per failed run, with a link to the run page (REVQB_DAGSTER_URL).",
 )
 def run_failure_alerts(

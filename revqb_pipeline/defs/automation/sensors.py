@@ -31,6 +31,7 @@ import dagster as dg
 
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.defs.automation.jobs import revqb_sync_job
+from revqb_pipeline.defs.automation.status import sensor_status
 from revqb_pipeline.defs.partitions import START_DATE, bill_date_partitions
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.entities import watched
@@ -84,7 +85,7 @@ def _partition_exists(day: str) -> bool:
 @dg.sensor(
     job=revqb_sync_job,
     minimum_interval_seconds=INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     description="Requests revqb_sync_job runs for the days whose Rev.io bills, payments or credits changed.",
 )
 def revio_changes_sensor(

@@ -7,6 +7,7 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._results import dagster_metadata
 from revqb_pipeline.defs.alerts.resources import NotifierResource
+from revqb_pipeline.defs.automation.status import schedule_status
 from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.entities.dunning.steps import update_status_notes
@@ -53,5 +54,5 @@ customer_status_schedule = dg.ScheduleDefinition(
     job=customer_status_job,
     cron_schedule=os.environ.get("REVQB_DUNNING_CRON", "17 * * * *"),
     execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )

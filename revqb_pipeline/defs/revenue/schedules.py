@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from revqb_pipeline.defs.automation.status import schedule_status
 from revqb_pipeline.defs.revenue.assets import GROUP
 
 month_end_revenue_job = dg.define_asset_job(
@@ -17,5 +18,5 @@ month_end_revenue_schedule = dg.build_schedule_from_partitioned_job(
     month_end_revenue_job,
     hour_of_day=6,
     day_of_month=1,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
