@@ -4,12 +4,21 @@ from typing import Any
 
 import dagster as dg
 
-from revqb_pipeline.sync.steps import CheckOutcome, Markdown
+from revqb_pipeline.sync.steps import CheckOutcome, Markdown, cents_to_dollars
 
 
 def dagster_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Step metadata with :class:`Markdown` values as markdown."""
-    return {k: dg.MetadataValue.md(str(v)) if isinstance(v, Markdown) else v for k, v in metadata.items()}
+    """Step metadata for Dagster: :class:`Markdown` values as markdown, and integer ``<name>_cents`` as
+    ``<name>`` in dollars (``billed_cents: 1568401`` -> ``billed: $15,684.01``; cents stay internal)."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key.endswith("_cents") and isinstance(value, int) and not isinstance(value, bool):
+            out[key.removesuffix("_cents")] = cents_to_dollars(value)
+        elif isinstance(value, Markdown):
+            out[key] = dg.MetadataValue.md(str(value))
+        else:
+            out[key] = value
+    return out
 
 
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from revqb_pipeline.sync.runtime import Runtime
@@ -79,15 +80,97 @@ def md_table(problems: Mapping[str, str], heading: str = "record") -> Markdown:
     return Markdown(f"| {heading} | reason |\n|---|---|\n{rows}")
 
 
+#: Actions listed in the "documents" table (what this run changed in QBO, or could not).
+DOCUMENT_ACTIONS = ("created", "updated", "linked", "voided", "quarantined", "failed")
+DOCUMENTS_SHOWN = 50
+QBO_APP_URL = "https://app.qbo.intuit.com/app"
+#: QBO UI page of each entity: (page, id parameter).
+_QBO_PAGES = {
+    "Invoice": ("invoice", "txnId"),
+    "Payment": ("recvpayment", "txnId"),
+    "CreditMemo": ("creditmemo", "txnId"),
+    "JournalEntry": ("journal", "txnId"),
+    "SalesReceipt": ("salesreceipt", "txnId"),
+    "RefundReceipt": ("refundreceipt", "txnId"),
+    "Deposit": ("deposit", "txnId"),
+    "Customer": ("customerdetail", "nameId"),
+    "Item": ("items", "itemId"),
+    "Account": ("register", "accountId"),
+}
+
+
+def qbo_link(entity: str, qbo_id: str) -> str:
+    """The QBO web page of a document (``https://app.qbo.intuit.com/app/invoice?txnId=42``); "" when the
+    entity has no known page or there is no id. The same form whatever API base URL is configured."""
+    page = _QBO_PAGES.get(entity)
+    if page is None or not qbo_id:
+        return ""
+    return f"{QBO_APP_URL}/{page[0]}?{page[1]}={qbo_id}"
+
+
+def dollars(amount: Decimal | int) -> str:
+    """``Decimal("-1234.5")`` -> ``-$1,234.50``: exact, two places (more if the amount has them)."""
+    d = Decimal(amount)
+    places = max(2, -int(d.as_tuple().exponent)) if d.is_finite() else 2
+    text = f"{abs(d):,.{places}f}"
+    return f"-${text}" if d < 0 else f"${text}"
+
+
+def cents_to_dollars(cents: int) -> str:
+    """Integer cents as ``$1,234.56``."""
+    return dollars(Decimal(int(cents)).scaleb(-2))
+
+
+def documents_table(report: WriteReport, limit: int = DOCUMENTS_SHOWN) -> tuple[Markdown, Markdown] | None:
+    """The first ``limit`` records this run created, updated, linked, voided, quarantined or failed (record,
+    action, QBO entity and id, amount, link), and their totals (count and dollars per action); None when
+    there is none."""
+    rows: list[str] = []
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for sid, (action, _detail) in report.outcomes.items():
+        if action not in DOCUMENT_ACTIONS:
+            continue
+        entity, amount = report.documents.get(sid, ("", None))
+        count, total = totals.get(action, (0, Decimal(0)))
+        totals[action] = (count + 1, total + (amount or 0))
+        if len(rows) < limit:
+            qbo_id = report.qbo_ids.get(sid, "")
+            link = qbo_link(entity, qbo_id)
+            cells = [
+                md_cell(sid),
+                action,
+                md_cell(f"{entity} {qbo_id}".strip()),
+                "" if amount is None else dollars(amount),
+                f"[open in QBO]({link})" if link else "",
+            ]
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return None
+    shown = sum(c for c, _ in totals.values())
+    more = f"\n\nfirst {limit} of {shown}" if shown > limit else ""
+    table = "| record | action | QBO document | amount | link |\n|---|---|---|---:|---|\n" + "\n".join(rows)
+    summary = "\n".join(
+        f"| {a} | {totals[a][0]:,} | {dollars(totals[a][1])} |" for a in DOCUMENT_ACTIONS if a in totals
+    )
+    return (
+        Markdown(table + more),
+        Markdown(f"| action | documents | amount |\n|---|---:|---:|\n{summary}"),
+    )
+
+
 def report_metadata(report: WriteReport) -> dict[str, Any]:
-    """Counts created / updated / linked / unchanged / voided / quarantined / failed / waiting, plus the
-    problems (quarantined, failed, waiting) as a table."""
+    """Counts created / updated / linked / unchanged / voided / quarantined / failed / waiting, the
+    problems (quarantined, failed, waiting) as a table, and the ``documents`` written (first 50, amounts
+    in dollars, links to QBO) with their ``totals``."""
     metadata: dict[str, Any] = {a: report.counts.get(a, 0) for a in ACTIONS}
     problems = {
         k: f"{a}: {d}" for k, (a, d) in report.outcomes.items() if a in ("quarantined", "failed", "waiting")
     }
     if problems:
         metadata["problems"] = md_table(problems)
+    documents = documents_table(report)
+    if documents is not None:
+        metadata["documents"], metadata["totals"] = documents
     return metadata
 
 

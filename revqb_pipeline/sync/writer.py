@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
 from revqb_pipeline.clients.errors import (
@@ -31,6 +32,7 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.clients.qbo import BatchItemResult, BatchOp, QBOClient, in_clause
 from revqb_pipeline.mapping.hashing import payload_hash
+from revqb_pipeline.money import MoneyError, to_decimal
 from revqb_pipeline.staging.ledger import Failed, Intent, Ledger, LedgerStatus, Synced
 
 log = logging.getLogger("revqb.sync")
@@ -68,22 +70,57 @@ class WriteRequest:
 
 @dataclass
 class WriteReport:
-    """What happened to each request, and the counts shown in Dagster metadata and the CLI."""
+    """What happened to each request, and the counts shown in Dagster metadata and the CLI; ``documents``
+    keeps the QBO entity and document amount of the records the writer saw (the "documents" table)."""
 
     counts: Counter[str] = field(default_factory=Counter)
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # source_id -> (action, detail)
     qbo_ids: dict[str, str] = field(default_factory=dict)  # source_id -> QBO Id
+    documents: dict[str, tuple[str, Decimal | None]] = field(default_factory=dict)  # -> (entity, amount)
 
-    def record(self, source_id: str, action: str, detail: str = "", qbo_id: str | None = None) -> None:
+    def record(
+        self,
+        source_id: str,
+        action: str,
+        detail: str = "",
+        qbo_id: str | None = None,
+        *,
+        entity: str | None = None,
+        amount: Decimal | None = None,
+    ) -> None:
         self.counts[action] += 1
         self.outcomes[source_id] = (action, detail)
         if qbo_id:
             self.qbo_ids[source_id] = qbo_id
+        if entity:
+            self.documents[source_id] = (entity, amount)
 
     def merge(self, other: WriteReport) -> None:
         self.counts.update(other.counts)
         self.outcomes.update(other.outcomes)
         self.qbo_ids.update(other.qbo_ids)
+        self.documents.update(other.documents)
+
+
+def payload_amount(payload: dict[str, Any]) -> Decimal | None:
+    """The document amount of a QBO body, exact: ``TotalAmt``; else the sum of its line ``Amount``s (a
+    journal entry: its debits) plus ``TxnTaxDetail.TotalTax``; else ``Amount``; None without any."""
+    try:
+        if payload.get("TotalAmt") is not None:
+            return to_decimal(payload["TotalAmt"])
+        lines = [ln for ln in payload.get("Line") or [] if isinstance(ln, dict) and "Amount" in ln]
+        if lines:
+            debits = [
+                ln for ln in lines if (ln.get("JournalEntryLineDetail") or {}).get("PostingType") == "Debit"
+            ]
+            total = sum((to_decimal(ln["Amount"]) for ln in debits or lines), Decimal(0))
+            tax = (payload.get("TxnTaxDetail") or {}).get("TotalTax")
+            return total + (to_decimal(tax) if tax is not None and not debits else 0)
+        if payload.get("Amount") is not None:
+            return to_decimal(payload["Amount"])
+    except MoneyError:
+        return None
+    return None
 
 
 class EntityAdapter(Protocol):
@@ -266,7 +303,13 @@ class LedgeredWriter:
                 else:
                     updates.append((req, row.qbo_id))
             elif row and row.status == LedgerStatus.QUARANTINED and row.payload_hash == req.hash:
-                report.record(req.source_id, "quarantined", row.last_error or "quarantined")
+                report.record(
+                    req.source_id,
+                    "quarantined",
+                    row.last_error or "quarantined",
+                    entity=req.qbo_entity,
+                    amount=payload_amount(req.payload),
+                )
             else:
                 creates.append(req)
 
@@ -472,7 +515,14 @@ class LedgeredWriter:
                 business_key=req.business_key,
             )
         )
-        report.record(req.source_id, action, note, qbo_id=qid)
+        report.record(
+            req.source_id,
+            action,
+            note,
+            qbo_id=qid,
+            entity=None if action == "unchanged" else req.qbo_entity,
+            amount=None if action == "unchanged" else payload_amount(req.payload),
+        )
 
     def _fail(self, req: WriteRequest, error: QBOError, report: WriteReport) -> None:
         if isinstance(error, QBOAuthError):  # credentials / realm: fails the run, never one record's fault
@@ -480,7 +530,13 @@ class LedgeredWriter:
         transient = error.transient
         text = f"{error.code} {error.message}: {error.detail}".strip() if error.code else str(error)
         self._queue(Failed(req.source_type, req.source_id, error.code or None, text, transient))
-        report.record(req.source_id, "failed" if transient else "quarantined", text)
+        report.record(
+            req.source_id,
+            "failed" if transient else "quarantined",
+            text,
+            entity=req.qbo_entity,
+            amount=payload_amount(req.payload),
+        )
 
     def _queue(self, outcome: Synced | Failed) -> None:
         """Queue an outcome for the chunk's ledger transaction (a second outcome of one record flushes the
