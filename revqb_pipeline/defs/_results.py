@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from revqb_pipeline.sync.steps import CheckOutcome, Markdown, cents_to_dollars
+from revqb_pipeline.sync.steps import CheckOutcome, Documents, Markdown, cents_to_dollars, merge_documents
 
 
 def dagster_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -32,15 +32,19 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
 
 
 def merge_days(per_day: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """One run's metadata from each day's (a backfill range): numbers summed, tables and text kept per
-    day under a ``**<day>**`` heading, plus ``days``. A single day's metadata is returned unchanged."""
+    """One run's metadata from each day's (a backfill range): numbers summed, the documents tables merged
+    (first 50 over all days, totals summed), other tables and text kept per day under a ``**<day>**``
+    heading, plus ``days``. A single day's metadata is returned unchanged."""
     if len(per_day) == 1:
         return dict(per_day[0][1])
     totals: dict[str, Any] = {}
     texts: dict[str, list[str]] = {}
+    documents: dict[str, list[Documents]] = {}
     for day, metadata in per_day:
         for key, value in metadata.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, Documents):
+                documents.setdefault(key, []).append(value)
+            elif isinstance(value, bool) or not isinstance(value, int | float):
                 texts.setdefault(key, []).append(
                     f"**{day}**\n\n{value}" if isinstance(value, Markdown) else f"{day}: {value}"
                 )
@@ -49,6 +53,8 @@ def merge_days(per_day: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     merged: dict[str, Any] = dict(totals)
     for key, parts in texts.items():
         merged[key] = Markdown("\n\n".join(parts))
+    for key, tables in documents.items():  # one table of the first 50 over all days, totals summed
+        merged[key] = merge_documents(tables)
     merged["days"] = len(per_day)
     return merged
 

@@ -7,7 +7,7 @@ into markdown metadata), so entity code never imports Dagster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -121,7 +121,51 @@ def cents_to_dollars(cents: int) -> str:
     return dollars(Decimal(int(cents)).scaleb(-2))
 
 
-def documents_table(report: WriteReport, limit: int = DOCUMENTS_SHOWN) -> tuple[Markdown, Markdown] | None:
+class Documents(Markdown):
+    """The ``documents`` table or its ``totals`` (``part``), keeping the rows and totals it was rendered
+    from so the days of a range run merge into one table (:func:`merge_documents`)."""
+
+    part: str
+    rows: tuple[str, ...]
+    totals: dict[str, tuple[int, Decimal]]
+    limit: int
+
+    @classmethod
+    def render(
+        cls, part: str, rows: Sequence[str], totals: Mapping[str, tuple[int, Decimal]], limit: int
+    ) -> Documents:
+        """The markdown of ``part`` ("documents": the first ``limit`` rows; "totals": per action)."""
+        if part == "documents":
+            count = sum(c for c, _ in totals.values())
+            more = f"\n\nfirst {limit} of {count:,}" if count > limit else ""
+            head = "| record | action | QBO document | amount | link |\n|---|---|---|---:|---|\n"
+            text = head + "\n".join(rows[:limit]) + more
+        else:
+            lines = (
+                f"| {a} | {totals[a][0]:,} | {dollars(totals[a][1])} |"
+                for a in DOCUMENT_ACTIONS
+                if a in totals
+            )
+            text = "| action | documents | amount |\n|---|---:|---:|\n" + "\n".join(lines)
+        out = cls(text)
+        out.part, out.rows, out.totals, out.limit = part, tuple(rows[:limit]), dict(totals), limit
+        return out
+
+
+def merge_documents(parts: Sequence[Documents]) -> Documents:
+    """One table (or totals) from several days': the first rows in order (as many as one day shows),
+    totals summed."""
+    limit = parts[0].limit
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for part in parts:
+        for action, (count, amount) in part.totals.items():
+            c, a = totals.get(action, (0, Decimal(0)))
+            totals[action] = (c + count, a + amount)
+    rows = [row for part in parts for row in part.rows][:limit]
+    return Documents.render(parts[0].part, rows, totals, limit)
+
+
+def documents_table(report: WriteReport, limit: int = DOCUMENTS_SHOWN) -> tuple[Documents, Documents] | None:
     """The first ``limit`` records this run created, updated, linked, voided, quarantined or failed (record,
     action, QBO entity and id, amount, link), and their totals (count and dollars per action); None when
     there is none."""
@@ -146,16 +190,7 @@ def documents_table(report: WriteReport, limit: int = DOCUMENTS_SHOWN) -> tuple[
             rows.append("| " + " | ".join(cells) + " |")
     if not rows:
         return None
-    shown = sum(c for c, _ in totals.values())
-    more = f"\n\nfirst {limit} of {shown}" if shown > limit else ""
-    table = "| record | action | QBO document | amount | link |\n|---|---|---|---:|---|\n" + "\n".join(rows)
-    summary = "\n".join(
-        f"| {a} | {totals[a][0]:,} | {dollars(totals[a][1])} |" for a in DOCUMENT_ACTIONS if a in totals
-    )
-    return (
-        Markdown(table + more),
-        Markdown(f"| action | documents | amount |\n|---|---:|---:|\n{summary}"),
-    )
+    return Documents.render("documents", rows, totals, limit), Documents.render("totals", rows, totals, limit)
 
 
 def report_metadata(report: WriteReport) -> dict[str, Any]:

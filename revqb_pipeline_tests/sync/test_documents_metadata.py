@@ -8,7 +8,7 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from revqb_pipeline.defs._results import dagster_metadata
+from revqb_pipeline.defs._results import dagster_metadata, merge_days
 from revqb_pipeline.money import to_decimal
 from revqb_pipeline.sync.steps import (
     cents_to_dollars,
@@ -99,7 +99,11 @@ def test_dagster_metadata_shows_cents_as_dollars() -> None:
 
 
 def _rows(markdown: str) -> list[list[str]]:
-    return [[c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines()[2:] if line]
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")]
+        for line in markdown.splitlines()[2:]
+        if line.startswith("|")
+    ]
 
 
 @pytest.mark.slow
@@ -131,3 +135,18 @@ def test_a_real_run_tables_every_invoice_it_created_to_the_cent(sqlite_url: str,
                 ["created", str(meta["created"].value), dollars(day_total)]
             ]
         assert set(seen) == set(bills)  # every bill's invoice listed once, on its day
+
+
+def test_a_range_run_merges_the_days_into_one_table_of_the_first_rows() -> None:
+    days = []
+    for day, ids in (("2026-01-01", ("1", "2")), ("2026-01-02", ("3", "4"))):
+        report = WriteReport()
+        for sid in ids:
+            report.record(sid, "created", qbo_id=f"9{sid}", entity="Invoice", amount=Decimal(f"{sid}.01"))
+        metadata = report_metadata(report)
+        days.append((day, {"documents": documents_table(report, limit=3)[0], "totals": metadata["totals"]}))
+    merged = merge_days(days)
+    assert [r[0] for r in _rows(merged["documents"])] == ["1", "2", "3"]  # first 3 over all days
+    assert _rows(merged["totals"]) == [["created", "4", "$10.04"]]
+    shown = dagster_metadata(merged)["documents"]
+    assert isinstance(shown, dg.MarkdownMetadataValue) and "first 3 of 4" in shown.value
