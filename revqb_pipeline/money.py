@@ -104,3 +104,16 @@ def exact_qty_price(quantity: Any, rate: Any, amount: Decimal) -> tuple[Decimal,
             if unit * qty == amount:
                 return qty, unit
     return Decimal(1), amount
+
+
+def dollars(amount: Decimal | int) -> str:
+    """``Decimal("-1234.5")`` -> ``-$1,234.50``: exact, two places (more if the amount has them)."""
+    d = Decimal(amount)
+    places = max(2, -int(d.as_tuple().exponent)) if d.is_finite() else 2
+    text = f"{abs(d):,.{places}f}"
+    return f"-${text}" if d < 0 else f"${text}"
+
+
+def cents_to_dollars(cents: int) -> str:
+    """Integer cents as ``$1,234.56``."""
+    return dollars(Decimal(int(cents)).scaleb(-2))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from revqb_pipeline.money import from_cents, to_cents
+from revqb_pipeline.money import cents_to_dollars, from_cents, to_cents
 from revqb_pipeline.sync.runtime import Runtime
 
 
@@ -24,6 +24,8 @@ class EntityReconciliation:
     revio_total_cents: int = 0
     qbo_total_cents: int = 0
     differences: list[str] = field(default_factory=list)
+    #: False for an entity without amounts (customers): its totals print as "-", not "$0.00".
+    has_total: bool = True
 
     @property
     def agrees(self) -> bool:
@@ -35,6 +37,7 @@ class EntityReconciliation:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["has_total"]  # the JSON keeps its shape
         out["revio_total"] = str(from_cents(self.revio_total_cents))
         out["qbo_total"] = str(from_cents(self.qbo_total_cents))
         out["agrees"] = self.agrees
@@ -66,13 +69,16 @@ def reconcile_with(
 
 
 def format_table(results: list[EntityReconciliation]) -> str:
-    """A plain-text table for the terminal, differences listed under it."""
-    head = f"{'entity':<14}{'Rev.io #':>10}{'QBO #':>10}{'Rev.io total':>16}{'QBO total':>16}  status"
+    """A plain-text table for the terminal (totals in dollars with thousands separators; "-" for an entity
+    without amounts), differences listed under it."""
+    head = f"{'entity':<14}{'Rev.io #':>10}{'QBO #':>10}{'Rev.io total':>18}{'QBO total':>18}  status"
     lines = [head, "-" * len(head)]
     for r in results:
+        revio = cents_to_dollars(r.revio_total_cents) if r.has_total else "-"
+        qbo = cents_to_dollars(r.qbo_total_cents) if r.has_total else "-"
         lines.append(
-            f"{r.entity:<14}{r.revio_count:>10}{r.qbo_count:>10}{from_cents(r.revio_total_cents)!s:>16}"
-            f"{from_cents(r.qbo_total_cents)!s:>16}  {'OK' if r.agrees else 'DIFFERENT'}"
+            f"{r.entity:<14}{r.revio_count:>10,}{r.qbo_count:>10,}{revio:>18}{qbo:>18}"
+            f"  {'OK' if r.agrees else 'DIFFERENT'}"
         )
     for r in results:
         for d in r.differences[:50]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from revqb_pipeline.money import cents_to_dollars as cents_to_dollars
+from revqb_pipeline.money import dollars as dollars
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.writer import WriteReport
 
@@ -106,19 +108,6 @@ def qbo_link(entity: str, qbo_id: str) -> str:
     if page is None or not qbo_id:
         return ""
     return f"{QBO_APP_URL}/{page[0]}?{page[1]}={qbo_id}"
-
-
-def dollars(amount: Decimal | int) -> str:
-    """``Decimal("-1234.5")`` -> ``-$1,234.50``: exact, two places (more if the amount has them)."""
-    d = Decimal(amount)
-    places = max(2, -int(d.as_tuple().exponent)) if d.is_finite() else 2
-    text = f"{abs(d):,.{places}f}"
-    return f"-${text}" if d < 0 else f"${text}"
-
-
-def cents_to_dollars(cents: int) -> str:
-    """Integer cents as ``$1,234.56``."""
-    return dollars(Decimal(int(cents)).scaleb(-2))
 
 
 class Documents(Markdown):

@@ -142,16 +142,16 @@ def test_entity_reconciliation_agrees_only_when_counts_totals_and_differences_ag
 
 
 def test_format_table_rows_status_and_differences() -> None:
-    ok = EntityReconciliation("customers", 3, 3)
-    bad = EntityReconciliation("invoices", 2, 1, 12345, 10000, ["bill 7: no QBO invoice (never synced)"])
+    ok = EntityReconciliation("customers", 3, 3, has_total=False)
+    bad = EntityReconciliation("invoices", 2, 1, 123456789, 10000, ["bill 7: no QBO invoice (never synced)"])
 
     lines = format_table([ok, bad]).splitlines()
 
-    head = f"{'entity':<14}{'Rev.io #':>10}{'QBO #':>10}{'Rev.io total':>16}{'QBO total':>16}  status"
+    head = f"{'entity':<14}{'Rev.io #':>10}{'QBO #':>10}{'Rev.io total':>18}{'QBO total':>18}  status"
     assert lines[0] == head
     assert lines[1] == "-" * len(head)
-    assert lines[2].split() == ["customers", "3", "3", "0.00", "0.00", "OK"]
-    assert lines[3].split() == ["invoices", "2", "1", "123.45", "100.00", "DIFFERENT"]
+    assert lines[2].split() == ["customers", "3", "3", "-", "-", "OK"]
+    assert lines[3].split() == ["invoices", "2", "1", "$1,234,567.89", "$100.00", "DIFFERENT"]
     assert lines[4:] == ["  - invoices: bill 7: no QBO invoice (never synced)"]
 
 

@@ -11,7 +11,7 @@ from revqb_pipeline.sync.runtime import Runtime
 
 def reconcile_customers(rt: Runtime) -> EntityReconciliation:
     """Every staged Rev.io customer has exactly one QBO customer carrying its account marker."""
-    rec = EntityReconciliation("customers")
+    rec = EntityReconciliation("customers", has_total=False)
     staged = rt.store.rows("stg_customers")
     rec.revio_count = len(staged)
     qbo_customers = list(rt.qbo.query_all("Customer", where="Active IN (true, false)"))

@@ -22,13 +22,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from revqb_pipeline.mapping.config import DunningConfig
 from revqb_pipeline.models.revio import RevioCustomer, parse_revio_datetime
-from revqb_pipeline.money import from_cents, to_cents
+from revqb_pipeline.money import cents_to_dollars, to_cents
 
 NOTES_MAX = 2000
 STATUS_TEXT_MAX = 300
@@ -214,13 +213,6 @@ def detect_transition(
 # ----- the QBO note -----------------------------------------------------------------------------------
 
 
-def money_text(cents: int) -> str:
-    """``$1,234.56`` from integer cents."""
-    amount: Decimal = from_cents(cents)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.2f}"
-
-
 def describe_state(snapshot: StatusSnapshot) -> str:
     """``DUNNING (Final Notice)`` / ``SUSPENDED``."""
     return f"{snapshot.state.value} ({snapshot.step})" if snapshot.step else snapshot.state.value
@@ -232,7 +224,7 @@ def status_text(snapshot: StatusSnapshot) -> str:
     if snapshot.since:
         text += f" since {snapshot.since.isoformat()}"
     if snapshot.overdue_cents > 0:
-        text += f" (overdue {money_text(snapshot.overdue_cents)})"
+        text += f" (overdue {cents_to_dollars(snapshot.overdue_cents)})"
     return " ".join(text.split())[:STATUS_TEXT_MAX]
 
 

@@ -15,11 +15,11 @@ from revqb_pipeline.entities.dunning.mapping import (
     derive_state,
     desired_active,
     detect_transition,
-    money_text,
     replace_status_line,
     status_line,
 )
 from revqb_pipeline.mapping.config import DunningConfig
+from revqb_pipeline.money import cents_to_dollars
 
 CFG = DunningConfig()
 DAY = date(2026, 3, 10)
@@ -127,7 +127,7 @@ def test_status_line_and_money() -> None:
     assert status_line(StatusSnapshot(CollectionState.CURRENT, since=DAY, seq=4), keep) == (
         "revio:status: CURRENT since 2026-03-10"
     )
-    assert money_text(5) == "$0.05" and money_text(-100000) == "-$1,000.00"
+    assert cents_to_dollars(5) == "$0.05" and cents_to_dollars(-100000) == "-$1,000.00"
 
 
 def test_replace_status_line_keeps_other_notes() -> None:
