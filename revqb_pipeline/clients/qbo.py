@@ -288,6 +288,43 @@ class QBOClient:
                 return
             start += page_size
 
+    def query_all_many(self, entity: str, wheres: list[str]) -> list[list[dict[str, Any]]]:
+        """Every row of ``entity`` for each condition in ``wheres`` (e.g. one ``IN`` chunk each), in order."""
+        return self.query_all_each([(entity, w) for w in wheres])
+
+    def query_all_each(self, queries: list[tuple[str, str]]) -> list[list[dict[str, Any]]]:
+        """Every row for each ``(entity, where)`` in ``queries``, in order, ordered by Id.
+
+        Several queries travel as query items of one ``/batch`` call (up to 30 per call, no requestid:
+        reads change nothing); a single one is a plain query. A query whose first page comes back full is
+        paged on with plain queries, so no result is ever cut at ``MAXRESULTS``.
+        """
+        sqls = [build_query(entity, where, "Id", 1, MAX_PAGE_SIZE) for entity, where in queries]
+        out: list[list[dict[str, Any]]] = []
+        if len(sqls) == 1:
+            out.append(self.query_rows(sqls[0]))
+        for start in range(0, len(sqls) if len(sqls) > 1 else 0, MAX_BATCH_ITEMS):
+            group = sqls[start : start + MAX_BATCH_ITEMS]
+            items = [{"bId": str(i), "Query": sql} for i, sql in enumerate(group)]
+            data = self.request("POST", "/batch", json_body={"BatchItemRequest": items}, batch=True)
+            if "Fault" in data:
+                raise fault_error(data, 200, raw=jsonutil.dumps(data)[:4000])
+            by_bid = {str(item.get("bId", "")): item for item in data.get("BatchItemResponse") or []}
+            for i in range(len(group)):
+                item = by_bid.get(str(i))
+                if item is None:
+                    raise QBOTransportError(f"batch query: no response item for bId {i}")
+                if "Fault" in item:
+                    raise fault_error(item, 200, raw=jsonutil.dumps(item)[:4000])
+                out.append(rows_of(item.get("QueryResponse") or {}))
+        for rows, (entity, where) in zip(out, queries, strict=True):
+            page, start = rows, 1
+            while len(page) >= MAX_PAGE_SIZE:
+                start += MAX_PAGE_SIZE
+                page = self.query_rows(build_query(entity, where, "Id", start, MAX_PAGE_SIZE))
+                rows.extend(page)
+        return out
+
     def count(self, entity: str, where: str = "") -> int:
         """``SELECT COUNT(*)``."""
         response = self.query(build_query(entity, where, count=True)).get("QueryResponse") or {}

@@ -127,7 +127,11 @@ def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig, max_age_s: float =
 
 def _ensure_all(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
     refs = RefIds()
-    accounts = _by_name(list(qbo.query_all("Account", where="Active IN (true, false)")))
+    every = "Active IN (true, false)"
+    account_rows, item_rows, method_rows = qbo.query_all_each(
+        [("Account", every), ("Item", every), ("PaymentMethod", every)]
+    )  # one batch call for the three lists
+    accounts = _by_name(account_rows)
     for name, rule in cfg.accounts.items():
         if rule.existing and name.casefold() not in accounts:
             raise LookupError(f"account {name!r} is marked existing in the mapping file but is not in QBO")
@@ -136,7 +140,7 @@ def _ensure_all(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
             body["AccountSubType"] = rule.subtype
         refs.accounts[name] = _ensure(qbo, "Account", name, body, accounts, refs)
 
-    items = _by_name(list(qbo.query_all("Item", where="Active IN (true, false)")))
+    items = _by_name(item_rows)
     for name, rule in cfg.items.items():
         income = refs.accounts[rule.income_account]
         body = {"Name": name, "Type": "Service", "IncomeAccountRef": {"value": income}}
@@ -145,7 +149,7 @@ def _ensure_all(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
         refs.items[name] = _ensure(qbo, "Item", name, body, items, refs)
         _enforce_item(qbo, items[name.casefold()], rule.income_account, income, refs)
 
-    methods = _by_name(list(qbo.query_all("PaymentMethod", where="Active IN (true, false)")))
+    methods = _by_name(method_rows)
     for name in sorted({pm.qbo_payment_method for pm in cfg.payment_methods.values()}):
         body = {"Name": name, "Type": "CREDIT_CARD" if "card" in name.casefold() else "NON_CREDIT_CARD"}
         refs.payment_methods[name] = _ensure(qbo, "PaymentMethod", name, body, methods, refs)

@@ -14,6 +14,7 @@ from revqb_pipeline.entities.customers.mapping import (
     customer_update_payload,
     match_customer,
     resolve_display_name_collision,
+    valid_email,
 )
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
@@ -23,8 +24,17 @@ from revqb_pipeline.sync.writer import LedgeredWriter, WriteReport, WriteRequest
 SOURCE_TYPE = "customer"
 
 
+#: Values per ``IN`` list of a customer lookup (one batch call carries up to 30 such queries).
+LOOKUP_CHUNK = 100
+
+
 class CustomerAdapter:
-    """Matching and updates for QBO customers (ledger -> account marker -> email -> display name)."""
+    """Matching and updates for QBO customers (ledger -> account marker -> email -> display name).
+
+    A lookup reads only the QBO customers the requests could match: those with one of their display names
+    (as mapped, and the ``(Rev.io <id>)`` variant a name collision gives) or, when email matching is on,
+    one of their emails, inactive ones included, in one batch of ``IN`` queries. Nothing it reads grows
+    with the realm's size. The account-marker rule applies among the customers read."""
 
     def __init__(self, qbo: QBOClient, ledger: Ledger, rows: dict[str, dict[str, Any]], cfg: MappingConfig):
         self.qbo = qbo
@@ -32,55 +42,56 @@ class CustomerAdapter:
         self.rows = rows  # source_id -> stg_customers row
         self.cfg = cfg
         self._customers: dict[str, dict[str, Any]] = {}
-        self._index: CustomerIndex | None = None
         self._taken: set[str] = set()
 
-    def _claimed(self) -> dict[str, str]:
-        """QBO customer Id -> the Rev.io customer already linked to it in the ledger."""
+    def _claimed(self, qbo_ids: list[str]) -> dict[str, str]:
+        """QBO customer Id -> the Rev.io customer already linked to it in the ledger (of ``qbo_ids``)."""
+        wanted = set(qbo_ids)
+        if not wanted:
+            return {}
         return {
             r.qbo_id: r.source_id
             for r in self.ledger.rows(source_type=SOURCE_TYPE, statuses=[LedgerStatus.SYNCED])
-            if r.qbo_id
+            if r.qbo_id in wanted
         }
 
-    def index(self) -> CustomerIndex:
-        if self._index is None:
-            customers = list(self.qbo.query_all("Customer", where="Active IN (true, false)"))
-            self._customers = {str(c["Id"]): c for c in customers}
-            self._taken = {str(c.get("DisplayName", "")).casefold() for c in customers}
-            self._index = self._build_index()
-        return self._index
-
-    def _build_index(self) -> CustomerIndex:
-        return CustomerIndex.from_qbo(self._customers.values(), self.cfg.invoice.customer_notes_marker)
+    def _read(self, requests: list[WriteRequest]) -> None:
+        """Read the QBO customers named by these requests' display names or emails."""
+        names: set[str] = set()
+        emails: set[str] = set()
+        for req in requests:
+            name = str(req.payload.get("DisplayName", ""))
+            if name:
+                names.add(name)
+                names.add(resolve_display_name_collision(name, req.source_id, {name}))
+            email = valid_email(self.rows[req.source_id].get("email"))
+            if email and self.cfg.customers.match_by_email:
+                emails |= {email, email.lower()}
+        wheres = [
+            f"{field} IN {in_clause(chunk)} AND Active IN (true, false)"
+            for field, values in (("DisplayName", sorted(names)), ("PrimaryEmailAddr", sorted(emails)))
+            for chunk in (values[i : i + LOOKUP_CHUNK] for i in range(0, len(values), LOOKUP_CHUNK))
+        ]
+        for rows in self.qbo.query_all_many("Customer", wheres):
+            self._customers.update({str(c["Id"]): c for c in rows})
+            self._taken |= {str(c.get("DisplayName", "")).casefold() for c in rows}
 
     def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
-        if self._index is not None:
-            self._refresh([r.payload.get("DisplayName", "") for r in requests])
-        index = self.index()
-        claimed = self._claimed()
-        found: dict[str, dict[str, Any]] = {}
+        self._read(requests)
+        index = CustomerIndex.from_qbo(self._customers.values(), self.cfg.invoice.customer_notes_marker)
+        matches = {}
         for req in requests:
             match = match_customer(self.rows[req.source_id], index, self.cfg)
-            if match is None:
-                continue
-            owner = claimed.get(str(match.customer["Id"]))
-            if owner is not None and owner != req.source_id:
+            if match is not None:
+                matches[req.source_id] = match.customer
+        claimed = self._claimed([str(c["Id"]) for c in matches.values()])
+        found: dict[str, dict[str, Any]] = {}
+        for sid, customer in matches.items():
+            owner = claimed.get(str(customer["Id"]))
+            if owner is not None and owner != sid:
                 continue  # that QBO customer belongs to another Rev.io account
-            found[req.source_id] = match.customer
+            found[sid] = customer
         return found
-
-    def _refresh(self, names: list[str]) -> None:
-        """After a lost response, re-read the customers these requests would have created."""
-        wanted = [n for n in names if n]
-        if not wanted:
-            return
-        rows = self.qbo.query_rows(
-            f"SELECT * FROM Customer WHERE DisplayName IN {in_clause(wanted)} AND Active IN (true, false)"
-        )
-        self._customers.update({str(c["Id"]): c for c in rows})
-        self._index = self._build_index()
-        self._taken |= {str(c.get("DisplayName", "")).casefold() for c in rows}
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
         """Changed fields only; an inactive QBO customer that matches a billed account is reactivated."""
