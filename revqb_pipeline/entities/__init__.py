@@ -57,6 +57,23 @@ def extract_assets(registry: tuple[EntitySpec, ...] = REGISTRY) -> dict[str, tup
     return {name: tuple(specs) for name, specs in out.items()}
 
 
+def extract_gates(registry: tuple[EntitySpec, ...] = REGISTRY) -> dict[str, tuple[str, ...]]:
+    """Extract asset -> the source types whose records make reading it worthwhile.
+
+    An asset of staging-only record types that other record types' staging depends on (``stage_deps``,
+    e.g. the product catalog the charges are normalized with) is read only on a day when one of those
+    dependants has records; its extract then takes their extract asset as an input. Other assets: none.
+    """
+    gates: dict[str, tuple[str, ...]] = {}
+    for name, specs in extract_assets(registry).items():
+        if not all(s.staging_only and not s.watched_fields for s in specs):
+            continue
+        dependants = tuple(s.source_type for s in registry if name in s.stage_deps)
+        if dependants:
+            gates[name] = dependants
+    return gates
+
+
 def reconcile(rt: Runtime, entities: list[str] | None = None) -> list[EntityReconciliation]:
     """Run every registered reconciliation (or the named ones), in registry order."""
     return reconcile_with(rt, RECONCILERS, entities)

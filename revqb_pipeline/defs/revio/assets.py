@@ -13,7 +13,7 @@ import dagster as dg
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, day_window, run_days
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
-from revqb_pipeline.entities import extract_assets
+from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets, extract_gates
 from revqb_pipeline.sync.spec import EntitySpec, ExtractContext, Extracted
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -27,9 +27,16 @@ COMMON: dict[str, Any] = {
 }
 
 
-def extract_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition:
-    """``revio/<name>``: runs the extract of each record type in ``specs`` and merges what they read."""
-    inputs = sorted({i for s in specs for i in s.extract_inputs})
+def extract_asset(
+    name: str, specs: tuple[EntitySpec, ...], gate: tuple[str, ...] = ()
+) -> dg.AssetsDefinition:
+    """``revio/<name>``: runs the extract of each record type in ``specs`` and merges what they read.
+
+    With a ``gate`` (source types, see ``entities.extract_gates``) it reads the extract assets of those
+    types first and calls Rev.io only on a day when they read records (the catalog: only with charges).
+    """
+    gate_assets = {BY_SOURCE_TYPE[t].asset for t in gate}
+    inputs = sorted({i for s in specs for i in s.extract_inputs} | gate_assets)
 
     @dg.asset(
         name=name,
@@ -55,6 +62,9 @@ def extract_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefiniti
             start, end = day_window(day)
             ctx = ExtractContext(rt.revio, rt.store, start, end, merged)
             out: Extracted = {}
+            if gate and not any(merged.get(t) for t in gate):
+                per_day[day] = out  # nothing that needs it this day: no Rev.io call
+                continue
             for spec in specs:
                 assert spec.extract is not None
                 for source_type, records in spec.extract(ctx).items():
@@ -70,4 +80,7 @@ def extract_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefiniti
     return _extract
 
 
-extract_assets_defs = [extract_asset(name, specs) for name, specs in extract_assets().items()]
+_GATES = extract_gates()
+extract_assets_defs = [
+    extract_asset(name, specs, _GATES.get(name, ())) for name, specs in extract_assets().items()
+]
