@@ -179,7 +179,7 @@ def test_sync_job_with_no_environment_fails_at_once_listing_what_is_missing(
     elapsed = time.monotonic() - started
     assert not result.success and _retries(result) == 0
     failures = [e for e in result.all_events if e.is_step_failure]
-    assert {e.step_key for e in failures} >= {"revio__bills", "revio__catalog"}
+    assert {e.step_key for e in failures} >= {"revio__bills"}  # the catalog waits on the charges: skipped
     for event in failures:
         text = event.step_failure_data.user_failure_data.description
         for var in ("REVIO_BASE_URL", "REVIO_USERNAME", "REVIO_PASSWORD", "REVIO_SUBSCRIPTION_KEY"):
