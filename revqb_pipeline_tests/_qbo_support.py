@@ -11,6 +11,10 @@ from typing import Any
 
 import httpx
 
+from revqb_pipeline.clients.oauth import OAuthClient
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.clients.ratelimit import QBORateLimiter
+from revqb_pipeline.models.tokens import MemoryTokenStore
 from revqb_sandbox.harness import ServedApp, serve_app
 from revqb_sandbox.qbo.app import create_app
 from revqb_sandbox.qbo.common import dumps
@@ -130,3 +134,35 @@ def invoice(qbo: QBO, customer: str, amount: str = "100.00", **extra: Any) -> di
 
 def customer(qbo: QBO, name: str, **extra: Any) -> dict[str, Any]:
     return qbo.create("Customer", {"DisplayName": name, **extra})
+
+
+@contextmanager
+def served_empty_realm() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
+    """A QBO sandbox with reference data only, relaxed limits (a module fixture's body)."""
+    settings = QBOSandboxSettings(**RELAXED, empty=True)
+    app = serve_app(create_app(settings))
+    try:
+        yield app, settings
+    finally:
+        app.stop()
+
+
+@contextmanager
+def fresh_client(app: ServedApp, settings: QBOSandboxSettings) -> Iterator[tuple[QBOClient, OAuthClient]]:
+    """Reset the realm (and its faults) and yield revqb's own QBO client logged in to it, with its OAuth."""
+    httpx.post(f"{app.url}/_admin/reset").raise_for_status()
+    httpx.post(f"{app.url}/_admin/faults", json=[]).raise_for_status()
+    oauth = OAuthClient(
+        f"{app.url}/oauth2/v1/tokens/bearer",
+        settings.client_id,
+        settings.client_secret,
+        MemoryTokenStore(),
+        settings.realm_id,
+    )
+    oauth.bootstrap(settings.initial_refresh_token)
+    client = QBOClient(app.url, settings.realm_id, oauth, limiter=QBORateLimiter(), backoff_base_s=0.01)
+    try:
+        yield client, oauth
+    finally:
+        client.close()
+        oauth.close()

@@ -14,11 +14,9 @@ from revqb_pipeline.clients.errors import QBODuplicateName, QBOError
 from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient
 from revqb_pipeline.clients.ratelimit import QBORateLimiter
-from revqb_pipeline.models.tokens import MemoryTokenStore
 from revqb_pipeline.sync.writer import BATCH_LIMIT, ChunkOutcome, chunk_request_id, send_batches
-from revqb_pipeline_tests._qbo_support import RELAXED
-from revqb_sandbox.harness import ServedApp, serve_app
-from revqb_sandbox.qbo.app import create_app
+from revqb_pipeline_tests._qbo_support import fresh_client, served_empty_realm
+from revqb_sandbox.harness import ServedApp
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
 pytestmark = pytest.mark.slow
@@ -43,30 +41,14 @@ class Sandbox:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
-    settings = QBOSandboxSettings(**RELAXED, empty=True)
-    app = serve_app(create_app(settings))
-    yield app, settings
-    app.stop()
+    with served_empty_realm() as served:
+        yield served
 
 
 @pytest.fixture
 def sandbox(served: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[Sandbox]:
-    app, settings = served
-    httpx.post(f"{app.url}/_admin/reset").raise_for_status()
-    httpx.post(f"{app.url}/_admin/faults", json=[]).raise_for_status()
-    oauth = OAuthClient(
-        f"{app.url}/oauth2/v1/tokens/bearer",
-        settings.client_id,
-        settings.client_secret,
-        MemoryTokenStore(),
-        settings.realm_id,
-    )
-    oauth.bootstrap(settings.initial_refresh_token)
-    qbo = QBOClient(app.url, settings.realm_id, oauth, limiter=QBORateLimiter(), backoff_base_s=0.01)
-    sb = Sandbox(app, settings, oauth, qbo)
-    yield sb
-    sb.qbo.close()
-    oauth.close()
+    with fresh_client(*served) as (qbo, oauth):
+        yield Sandbox(*served, oauth, qbo)
 
 
 def _op(i: int, name: str) -> BatchOp:

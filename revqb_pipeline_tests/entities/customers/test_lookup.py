@@ -10,18 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient
-from revqb_pipeline.clients.ratelimit import QBORateLimiter
 from revqb_pipeline.entities.customers.mapping import account_marker
 from revqb_pipeline.entities.customers.sync import CustomerAdapter, customer_requests, sync_customers
 from revqb_pipeline.mapping.config import load_mapping
-from revqb_pipeline.models.tokens import MemoryTokenStore
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger
-from revqb_pipeline_tests._qbo_support import RELAXED
-from revqb_sandbox.harness import ServedApp, serve_app
-from revqb_sandbox.qbo.app import create_app
+from revqb_pipeline_tests._qbo_support import fresh_client, served_empty_realm
+from revqb_sandbox.harness import ServedApp
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
 pytestmark = pytest.mark.slow
@@ -31,28 +27,14 @@ FILLERS = 1005  # more than one page (MAXRESULTS 1000) of customers the run neve
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
-    settings = QBOSandboxSettings(**RELAXED, empty=True)
-    app = serve_app(create_app(settings))
-    yield app, settings
-    app.stop()
+    with served_empty_realm() as served:
+        yield served
 
 
 @pytest.fixture
 def qbo(served: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[QBOClient]:
-    app, settings = served
-    httpx.post(f"{app.url}/_admin/reset").raise_for_status()
-    oauth = OAuthClient(
-        f"{app.url}/oauth2/v1/tokens/bearer",
-        settings.client_id,
-        settings.client_secret,
-        MemoryTokenStore(),
-        settings.realm_id,
-    )
-    oauth.bootstrap(settings.initial_refresh_token)
-    client = QBOClient(app.url, settings.realm_id, oauth, limiter=QBORateLimiter(), backoff_base_s=0.01)
-    yield client
-    client.close()
-    oauth.close()
+    with fresh_client(*served) as (client, _oauth):
+        yield client
 
 
 @pytest.fixture
