@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -36,35 +34,11 @@ from pathlib import Path
 from unittest import mock
 
 from benchmarks.common import figure, heading, limit_minimum_minutes, ratio
-from benchmarks.scale import Child, Phase, measure, spawn_child
+from benchmarks.scale import Child, Phase, measure, serve_child, spawn_child
 
 GOAL_RUNS = 12
 GOAL_CPU_S = 300.0
 REVIO_PER_MINUTE = 500
-
-
-def serve_child(
-    customers: int, seed: int, months: int, start: date, time_scale: float, latency_s: float
-) -> int:
-    """Run both sandboxes until stdin closes; print their environment, then answer ``count`` lines."""
-    from revqb_sandbox.qbo.settings import QBOSandboxSettings
-    from revqb_sandbox.revio.settings import RevioSandboxSettings
-    from revqb_sandbox.servers import start_sandboxes, stop_sandboxes
-
-    revio = RevioSandboxSettings(
-        seed=seed, customers=customers, months=months, start=start, time_scale=time_scale
-    )
-    qbo = QBOSandboxSettings(seed=seed, time_scale=time_scale, request_latency_s=latency_s, retry_after_s=1)
-    sb = start_sandboxes(revio, qbo)
-    try:
-        print(json.dumps({"env": sb.env(), "qbo_url": sb.qbo_url, "realm": sb.qbo.realm_id}), flush=True)
-        for line in sys.stdin:
-            if line.strip() == "count":
-                windows = sb.revio_app.state.sandbox.limiter.windows
-                print(json.dumps({"revio_requests": sum(int(w[3]) for w in windows.values())}), flush=True)
-    finally:
-        stop_sandboxes(sb)
-    return 0
 
 
 @contextlib.contextmanager
@@ -201,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.serve:
-        return serve_child(args.customers, args.seed, args.months, args.start, args.time_scale, args.latency)
+        return serve_child(
+            args.customers, args.seed, args.time_scale, args.latency, months=args.months, start=args.start
+        )
     started = time.monotonic()
     print(f"  started {datetime.now():%Y-%m-%d %H:%M:%S}", flush=True)
     res = run_backfill(args)

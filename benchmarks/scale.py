@@ -59,13 +59,17 @@ SLOW_MINUTES = 25.0
 
 
 # ----------------------------------------------------------------------------- the sandboxes' process
-def serve_child(customers: int, seed: int, time_scale: float, latency_s: float) -> int:
+def serve_child(
+    customers: int, seed: int, time_scale: float, latency_s: float, *, months: int = 1, start: date = START
+) -> int:
     """Run both sandboxes until stdin closes; print their environment, then answer ``count`` lines."""
     from revqb_sandbox.qbo.settings import QBOSandboxSettings
     from revqb_sandbox.revio.settings import RevioSandboxSettings
     from revqb_sandbox.servers import start_sandboxes, stop_sandboxes
 
-    revio = RevioSandboxSettings(seed=seed, customers=customers, months=1, start=START, time_scale=time_scale)
+    revio = RevioSandboxSettings(
+        seed=seed, customers=customers, months=months, start=start, time_scale=time_scale
+    )
     qbo = QBOSandboxSettings(seed=seed, time_scale=time_scale, request_latency_s=latency_s, retry_after_s=1)
     sb = start_sandboxes(revio, qbo)
     try:
