@@ -338,11 +338,13 @@ class RevioNotFound(RevioError):
 
 
 class RevioTransportError(RevioError):
-    """No usable response after the retries (for a create: it may or may not have happened)."""
+    """No usable response after the retries (for a create: it may or may not have happened, unless
+    ``landed`` is False: the connection never opened)."""
 
-    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+    def __init__(self, message: str, *, cause: BaseException | None = None, landed: bool = True) -> None:
         super().__init__(0, message)
         self.cause = cause
+        self.landed = landed
 
 
 class RevioFieldMissing(RevioError, KeyError):

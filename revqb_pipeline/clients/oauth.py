@@ -13,6 +13,7 @@ import httpx
 
 from revqb_pipeline.clients._tls import new_http_client
 from revqb_pipeline.clients.errors import OAuthError, config_error_from_transport
+from revqb_pipeline.clients.retry import call_with_retries
 from revqb_pipeline.models.tokens import OAuthTokens, TokenStore
 
 __all__ = ["OAuthClient", "OAuthTokens", "TokenStore"]
@@ -143,9 +144,10 @@ class OAuthClient:
         return tokens
 
     def _post_refresh(self, current: OAuthTokens) -> OAuthTokens:
+        """POST the refresh grant; transient failures (network, 429, 5xx) are retried, nothing else."""
         data = {"grant_type": "refresh_token", "refresh_token": current.refresh_token}
-        attempt = 0
-        while True:
+
+        def attempt() -> OAuthTokens:
             try:
                 resp = self._http.post(
                     self.token_url, data=data, auth=self._auth, headers={"Accept": "application/json"}
@@ -154,18 +156,20 @@ class OAuthClient:
                 config = config_error_from_transport(exc, "QBO_TOKEN_URL", self.token_url)
                 if config is not None:
                     raise config from None
-                error = OAuthError("transport_error", type(exc).__name__)
-            else:
-                if resp.status_code == 200:
-                    return self._parse_tokens(resp, current)
-                error = self._parse_error(resp)
-                if not error.transient:
-                    raise error
-            attempt += 1
-            if attempt > self._max_retries:
-                raise error
-            log.warning("token refresh for realm %s failed (%s); retrying", self.realm_id, error.error)
-            self._sleep(self._backoff * 2 ** (attempt - 1))
+                raise OAuthError("transport_error", type(exc).__name__) from exc
+            if resp.status_code == 200:
+                return self._parse_tokens(resp, current)
+            raise self._parse_error(resp)
+
+        return call_with_retries(
+            attempt,
+            retries=self._max_retries,
+            retryable=lambda e: isinstance(e, OAuthError) and e.transient,
+            base_s=self._backoff,
+            sleep=self._sleep,
+            label=f"token refresh for realm {self.realm_id}",
+            logger=log,
+        )
 
     def _parse_tokens(self, resp: httpx.Response, current: OAuthTokens) -> OAuthTokens:
         try:

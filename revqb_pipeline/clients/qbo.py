@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from revqb_pipeline.clients import jsonutil
 from revqb_pipeline.clients._tls import new_http_client
-from revqb_pipeline.clients.backoff import backoff_delay
 from revqb_pipeline.clients.errors import (
     QBOAuthError,
     QBOError,
@@ -26,6 +25,7 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for
+from revqb_pipeline.clients.retry import call_with_retries
 
 log = logging.getLogger("revqb.qbo")
 
@@ -183,12 +183,16 @@ class QBOClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(self.backoff_base_s, attempt)
-
     def _throttle_delay(self, err: QBOThrottled) -> float:
         delay = err.retry_after if err.retry_after is not None else self.throttle_backoff_s
         return delay * (1.0 + 0.2 * random.random())
+
+    def _retry_delay(self, err: BaseException) -> float | None:
+        """A 429 pauses every caller of the realm (the limiter waits, not this thread): 0 s here."""
+        if isinstance(err, QBOThrottled):
+            self.limiter.penalize(self._throttle_delay(err))
+            return 0.0
+        return None
 
     def request(
         self,
@@ -200,7 +204,10 @@ class QBOClient:
         text_body: str | None = None,
         batch: bool = False,
     ) -> dict[str, Any]:
-        """Send one API call under ``/v3/company/{realm}`` with limits and retries; return the JSON body."""
+        """Send one API call under ``/v3/company/{realm}`` with limits and retries; return the JSON body.
+
+        Every try sends the same URL (``requestid`` included) and body; a 401 refreshes the token once.
+        """
         query = {**(params or {}), "minorversion": self.minor_version}
         headers = {"Accept": "application/json"}
         content: bytes | None = None
@@ -212,51 +219,65 @@ class QBOClient:
             headers["Content-Type"] = "application/text"
         url = f"{self.base_url}{self._prefix}{path}"
         refreshed = False
-        attempt = 0
-        while True:
-            token = self.oauth.access_token()
-            headers["Authorization"] = f"Bearer {token}"
-            try:
-                with self.limiter.acquire(batch=batch):
-                    resp = self._http.request(method, url, params=query, content=content, headers=headers)
-                status, body = resp.status_code, resp.content
-                data = jsonutil.loads(body) if 200 <= status < 300 else None
-            except (httpx.TransportError, httpx.DecodingError, ValueError) as exc:
-                config = config_error_from_transport(exc, "QBO_BASE_URL", self.base_url)
-                if config is not None:
-                    raise config from None
-                attempt += 1
-                if attempt > self.max_retries:
-                    log.error("%s %s: no usable response after %d tries (%s)", method, path, attempt, exc)
-                    raise QBOTransportError(
-                        f"{method} {path}: {type(exc).__name__}: {exc} (outcome unknown)", cause=exc
-                    ) from exc
-                delay = self._backoff(attempt)
-                log.warning("%s %s: %s; retry %d in %.2fs", method, path, type(exc).__name__, attempt, delay)
-                self._sleep(delay)
-                continue
-            tid = resp.headers.get("intuit_tid")
-            if data is not None and isinstance(data, dict):
-                if "Fault" in data and not batch:
-                    err = fault_error(data, status, intuit_tid=tid, raw=body.decode("utf-8", "replace"))
-                else:
-                    log.debug("%s %s -> %s tid=%s", method, path, status, tid)
-                    return data
-            else:
-                err = parse_qbo_fault(status, body, resp.headers)
-            log.warning("%s %s -> %s code=%s tid=%s", method, path, status, err.code, tid)
-            if isinstance(err, QBOAuthError) and status == 401 and not refreshed:
-                refreshed = True
-                self.oauth.refresh(stale_access_token=token)
-                continue
-            if not err.transient or attempt >= self.max_retries:
-                raise err
-            attempt += 1
-            if isinstance(err, QBOThrottled):
-                delay = self._throttle_delay(err)
-                self.limiter.penalize(delay)  # pauses every caller of this realm, this one included
-            else:
-                self._sleep(self._backoff(attempt))
+
+        def attempt() -> dict[str, Any]:
+            nonlocal refreshed
+            while True:
+                token = self.oauth.access_token()
+                try:
+                    return self._send(method, url, path, query, content, {**headers}, token, batch)
+                except QBOAuthError as err:
+                    if err.status != 401 or refreshed:
+                        raise
+                    refreshed = True
+                    self.oauth.refresh(stale_access_token=token)
+
+        return call_with_retries(
+            attempt,
+            retries=self.max_retries,
+            retryable=lambda e: isinstance(e, QBOError) and e.transient,
+            base_s=self.backoff_base_s,
+            sleep=self._sleep,
+            delay_for=self._retry_delay,
+            label=f"{method} {path}",
+            logger=log,
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        query: dict[str, Any],
+        content: bytes | None,
+        headers: dict[str, str],
+        token: str,
+        batch: bool,
+    ) -> dict[str, Any]:
+        """One try: the JSON body of a 2xx, else a typed QBOError (QBOTransportError: outcome unknown)."""
+        headers["Authorization"] = f"Bearer {token}"
+        try:
+            with self.limiter.acquire(batch=batch):
+                resp = self._http.request(method, url, params=query, content=content, headers=headers)
+            status, body = resp.status_code, resp.content
+            data = jsonutil.loads(body) if 200 <= status < 300 else None
+        except (httpx.TransportError, httpx.DecodingError, ValueError) as exc:
+            config = config_error_from_transport(exc, "QBO_BASE_URL", self.base_url)
+            if config is not None:
+                raise config from None
+            raise QBOTransportError(
+                f"{method} {path}: {type(exc).__name__}: {exc} (outcome unknown)", cause=exc
+            ) from exc
+        tid = resp.headers.get("intuit_tid")
+        if data is not None and isinstance(data, dict):
+            if "Fault" not in data or batch:
+                log.debug("%s %s -> %s tid=%s", method, path, status, tid)
+                return data
+            err = fault_error(data, status, intuit_tid=tid, raw=body.decode("utf-8", "replace"))
+        else:
+            err = parse_qbo_fault(status, body, resp.headers)
+        log.warning("%s %s -> %s code=%s tid=%s", method, path, status, err.code, tid)
+        raise err
 
     def _write(
         self, entity: str, body: Any, request_id: str, extra: dict[str, Any] | None = None

@@ -14,7 +14,6 @@ import httpx
 
 from revqb_pipeline.clients import jsonutil
 from revqb_pipeline.clients._tls import new_http_client
-from revqb_pipeline.clients.backoff import backoff_delay
 from revqb_pipeline.clients.errors import (
     RevioAuthError,
     RevioError,
@@ -26,6 +25,7 @@ from revqb_pipeline.clients.errors import (
     parse_retry_after,
 )
 from revqb_pipeline.clients.ratelimit import SlidingWindowLimiter, revio_limiter_for
+from revqb_pipeline.clients.retry import call_with_retries
 
 log = logging.getLogger("revqb.revio")
 
@@ -125,6 +125,13 @@ def parse_revio_error(resp: httpx.Response) -> RevioError:
     return RevioError(status, message, raw)
 
 
+def _throttle_delay(err: BaseException) -> float | None:
+    """A 429's ``Retry-After`` (header or APIM message) plus a little jitter; None: exponential backoff."""
+    if isinstance(err, RevioThrottled) and err.retry_after is not None:
+        return err.retry_after + random.uniform(0, max(0.05, 0.1 * err.retry_after))
+    return None
+
+
 class RevioClient:
     """A Rev.io REST client. ``base_url`` is the API root with or without ``/v1``. Thread-safe (its only
     state is the shared ``httpx.Client`` and the tenant's limiter).
@@ -178,9 +185,6 @@ class RevioClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(self.backoff_base_s, attempt)
-
     def request(
         self,
         method: str,
@@ -198,42 +202,56 @@ class RevioClient:
         if json_body is not None:
             content = jsonutil.dumps_bytes(json_body)
             headers["Content-Type"] = content_type
-        attempt = 0
-        while True:
-            try:
-                with self.limiter.acquire():
-                    resp = self._http.request(
-                        method, url, params=params, content=content, headers=headers, auth=self._auth
-                    )
-            except httpx.TransportError as exc:
-                config = config_error_from_transport(exc, "REVIO_BASE_URL", self._root)
-                if config is not None:
-                    raise config from None
-                not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                attempt += 1
-                if attempt > self.max_retries or not (idempotent or not_sent):
-                    log.error("%s %s: no usable response (%s)", method, path, type(exc).__name__)
-                    raise RevioTransportError(
-                        f"{method} {path}: {type(exc).__name__}: {exc}", cause=exc
-                    ) from exc
-                delay = self._backoff(attempt)
-                log.warning("%s %s: %s; retry %d in %.2fs", method, path, type(exc).__name__, attempt, delay)
-                self._sleep(delay)
-                continue
-            if resp.is_success:
-                log.debug("%s %s -> %s", method, path, resp.status_code)
-                return resp
-            err = parse_revio_error(resp)
-            retryable = err.status in (429, 503) or (idempotent and err.status >= 500)
-            log.warning("%s %s -> %s %s", method, path, err.status, err.message[:200])
-            if not retryable or attempt >= self.max_retries:
-                raise err
-            attempt += 1
-            if isinstance(err, RevioThrottled) and err.retry_after is not None:
-                delay = err.retry_after + random.uniform(0, max(0.05, 0.1 * err.retry_after))
-            else:
-                delay = self._backoff(attempt)
-            self._sleep(delay)
+
+        def attempt() -> httpx.Response:
+            return self._send(method, url, path, params, content, headers)
+
+        def retryable(err: BaseException) -> bool:
+            if isinstance(err, RevioTransportError):  # a create may have landed, unless never sent
+                return idempotent or not err.landed
+            if not isinstance(err, RevioError):
+                return False
+            return err.status in (429, 503) or (idempotent and err.status >= 500)
+
+        return call_with_retries(
+            attempt,
+            retries=self.max_retries,
+            retryable=retryable,
+            base_s=self.backoff_base_s,
+            sleep=self._sleep,
+            delay_for=_throttle_delay,
+            label=f"{method} {path}",
+            logger=log,
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        """One try through the tenant's limiter: the 2xx response, else a typed RevioError."""
+        try:
+            with self.limiter.acquire():
+                resp = self._http.request(
+                    method, url, params=params, content=content, headers=headers, auth=self._auth
+                )
+        except httpx.TransportError as exc:
+            config = config_error_from_transport(exc, "REVIO_BASE_URL", self._root)
+            if config is not None:
+                raise config from None
+            landed = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            message = f"{method} {path}: {type(exc).__name__}: {exc}"
+            raise RevioTransportError(message, cause=exc, landed=landed) from exc
+        if resp.is_success:
+            log.debug("%s %s -> %s", method, path, resp.status_code)
+            return resp
+        err = parse_revio_error(resp)
+        log.warning("%s %s -> %s %s", method, path, err.status, err.message[:200])
+        raise err
 
     def _json(self, resp: httpx.Response) -> Any:
         if not resp.content:
