@@ -16,17 +16,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/revqb demo
 
-# Dagster UI on a local SQLite instance (the repo's dagster.yaml is the Postgres production config).
+# Dagster UI (webserver + daemon) on the local instance of ./dagster.yaml: SQLite under .revqb/dagster_home,
+# no environment variable needed. Sensors and schedules start STOPPED unless REVQB_AUTOMATION=on.
 dev: $(STAMP)
-	mkdir -p .revqb/dagster_home && test -f .revqb/dagster_home/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > .revqb/dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.revqb/dagster_home $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The definitions load (dg reads [tool.dg] in pyproject.toml and the instance of ./dagster.yaml).
 validate: $(STAMP)
-	tmp=$$(mktemp -d) && touch $$tmp/dagster.yaml && DAGSTER_HOME=$$tmp $(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 
 test: $(STAMP)
 	$(BIN)/ruff check .
