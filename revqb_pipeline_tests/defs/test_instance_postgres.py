@@ -1,4 +1,5 @@
-"""The production dagster.yaml: Dagster instance storage on PostgreSQL from DAGSTER_PG_* variables."""
+"""The production instance config (deploy/dagster.yaml): Dagster instance storage on PostgreSQL from
+DAGSTER_PG_* variables, the queued run coordinator with one slot per pool, run retries."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_production_instance_config_runs_on_postgres(tmp_path, monkeypatch) -> N
     try:
         home = tmp_path / "dagster_home"
         home.mkdir()
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
         monkeypatch.setenv("DAGSTER_PG_HOST", url.hostname or "127.0.0.1")
         monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
         monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
@@ -48,6 +49,9 @@ def test_production_instance_config_runs_on_postgres(tmp_path, monkeypatch) -> N
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+            assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+            assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
             result = tiny_job.execute_in_process(instance=instance)
             assert result.success and result.output_for_node("add_cents") == 2000
             assert instance.get_run_by_id(result.run_id) is not None
