@@ -6,12 +6,38 @@ anything the ledger believes that QBO does not show.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revqb_pipeline.money import cents_to_dollars, from_cents, to_cents
-from revqb_pipeline.sync.runtime import Runtime
+
+if TYPE_CHECKING:  # pure at run time: the report's renderers import this module
+    from revqb_pipeline.sync.runtime import Runtime
+
+#: Kinds of :class:`Difference`.
+MISSING_IN_QBO = "missing_in_qbo"
+MISSING_IN_REVIO = "missing_in_revio"
+AMOUNT = "amount"
+CUSTOMER = "customer"
+DUPLICATE = "duplicate"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference by document: what differs (``kind``), the Rev.io record or month (``document``), the
+    QBO document, both amounts in cents (``None``: no amount on that side) and the customer concerned."""
+
+    entity: str
+    kind: str
+    document: str
+    message: str
+    revio_cents: int | None = None
+    qbo_cents: int | None = None
+    qbo_document: str = ""
+    customer: str = ""
 
 
 @dataclass
@@ -26,6 +52,36 @@ class EntityReconciliation:
     differences: list[str] = field(default_factory=list)
     #: False for an entity without amounts (customers): its totals print as "-", not "$0.00".
     has_total: bool = True
+    #: The differences by document (the report's rows); each also has its line in ``differences``.
+    details: list[Difference] = field(default_factory=list)
+
+    def differ(
+        self,
+        kind: str,
+        document: str,
+        message: str,
+        *,
+        revio_cents: int | None = None,
+        qbo_cents: int | None = None,
+        qbo_document: str = "",
+        customer: str = "",
+    ) -> None:
+        """Record one difference: its line in ``differences`` and its row in ``details``."""
+        self.differences.append(message)
+        self.details.append(
+            Difference(self.entity, kind, document, message, revio_cents, qbo_cents, qbo_document, customer)
+        )
+
+    def difference_rows(self) -> list[Difference]:
+        """Every difference as a row: ``details``, plus an ``other`` row for each line added without one."""
+        described = Counter(d.message for d in self.details)
+        rows = list(self.details)
+        for line in self.differences:
+            if described[line] > 0:
+                described[line] -= 1
+            else:
+                rows.append(Difference(self.entity, OTHER, "", line))
+        return rows
 
     @property
     def agrees(self) -> bool:
@@ -38,13 +94,14 @@ class EntityReconciliation:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         del out["has_total"]  # the JSON keeps its shape
+        del out["details"]
         out["revio_total"] = str(from_cents(self.revio_total_cents))
         out["qbo_total"] = str(from_cents(self.qbo_total_cents))
         out["agrees"] = self.agrees
         return out
 
 
-Reconciler = Callable[[Runtime], EntityReconciliation]
+Reconciler = Callable[["Runtime"], EntityReconciliation]
 
 
 def cents_of(value: Any) -> int:

@@ -24,7 +24,7 @@ from revqb_pipeline.mapping.checks import jurisdiction_or_unknown
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, MappingConfig
 from revqb_pipeline.mapping.errors import RecordError
 from revqb_pipeline.money import from_cents, to_cents
-from revqb_pipeline.sync.reconcile import EntityReconciliation
+from revqb_pipeline.sync.reconcile import AMOUNT, MISSING_IN_QBO, OTHER, Difference, EntityReconciliation
 from revqb_pipeline.sync.runtime import Runtime
 
 TOTAL_TAX = "TotalTax"
@@ -134,8 +134,12 @@ def compare_taxes(
         if qbo is None:
             if sum(revio.values()):
                 why = (reasons or {}).get(bill_id, "never synced")
-                rec.differences.append(
-                    f"bill {bill_id}: Rev.io tax {from_cents(sum(revio.values()))} but no QBO invoice ({why})"
+                rec.differ(
+                    MISSING_IN_QBO,
+                    f"bill {bill_id}",
+                    f"bill {bill_id}: Rev.io tax {from_cents(sum(revio.values()))} "
+                    f"but no QBO invoice ({why})",
+                    revio_cents=sum(revio.values()),
                 )
             continue
         if sum(qbo.values()):
@@ -146,14 +150,25 @@ def compare_taxes(
             by_account[account] += cents
         for account in sorted(set(by_account) | set(qbo)):
             if by_account.get(account, 0) != qbo.get(account, 0):
-                rec.differences.append(
+                rec.differ(
+                    AMOUNT,
+                    f"bill {bill_id}",
                     f"bill {bill_id}: {account}: Rev.io {from_cents(by_account.get(account, 0))} vs "
-                    f"QBO {from_cents(qbo.get(account, 0))}"
+                    f"QBO {from_cents(qbo.get(account, 0))}",
+                    revio_cents=by_account.get(account, 0),
+                    qbo_cents=qbo.get(account, 0),
+                    qbo_document=account,
                 )
     for key in sorted(set(revio_total) | set(qbo_total)):
         r, q = revio_total.get(key, 0), qbo_total.get(key, 0)
         if r != q:
-            rec.differences.append(f"{key[0]} / {key[1]}: Rev.io {from_cents(r)} vs QBO {from_cents(q)}")
+            rec.differ(
+                AMOUNT,
+                f"{key[0]} / {key[1]}",
+                f"{key[0]} / {key[1]}: Rev.io {from_cents(r)} vs QBO {from_cents(q)}",
+                revio_cents=r,
+                qbo_cents=q,
+            )
     rec.revio_buckets = {k: v for k, v in sorted(revio_total.items()) if v}
     rec.qbo_buckets = {k: v for k, v in sorted(qbo_total.items()) if v}
     rec.revio_total_cents = sum(revio_total.values())
@@ -197,4 +212,5 @@ def reconcile_taxes(rt: Runtime) -> TaxReconciliation:
             reasons[bid] = f"{row.status}: {row.last_error}" if row.last_error else str(row.status)
     rec = compare_taxes(revio_by_bill, qbo_by_bill, reasons)
     rec.differences[:0] = problems
+    rec.details[:0] = [Difference("taxes", OTHER, "mapping", line) for line in problems]
     return rec
