@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from revqb_pipeline.defs.automation.status import schedule_status
-from revqb_pipeline.defs.revenue.assets import GROUP
+from revqb_pipeline.defs.revenue.assets import GROUP, OWNERS
 
 month_end_revenue_job = dg.define_asset_job(
     "month_end_revenue_job",
     selection=dg.AssetSelection.groups(GROUP),
-    description="Revenue summary (blocking check) and the month's QBO JournalEntry, for one month.",
+    description="Month-end for one month: the revenue summary (blocking check), the month's QBO "
+    "JournalEntry, then the reconciliation report (HTML + CSV, summary in the metadata).",
     tags={"revqb/kind": "month_end"},
 )
 
-month_end_revenue_schedule = dg.build_schedule_from_partitioned_job(
-    month_end_revenue_job,
-    hour_of_day=6,
-    day_of_month=1,
-    default_status=schedule_status(),
-)
+with warnings.catch_warnings():  # `owners` on a schedule is beta in Dagster 1.13: not a problem of ours
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    month_end_revenue_schedule = dg.build_schedule_from_partitioned_job(
+        month_end_revenue_job,
+        description="Closes the previous month at 06:00 on the 1st (partitions' timezone): revenue summary, "
+        "JournalEntry and reconciliation report. Starts STOPPED unless REVQB_AUTOMATION=on.",
+        hour_of_day=6,
+        day_of_month=1,
+        default_status=schedule_status(),
+        owners=OWNERS,
+    )
