@@ -73,14 +73,16 @@ class EntityReconciliation:
         )
 
     def difference_rows(self) -> list[Difference]:
-        """Every difference as a row: ``details``, plus an ``other`` row for each line added without one."""
+        """Every difference as a row: ``details``, plus an ``other`` row for each line added to
+        ``differences`` directly (its document: the text before the first ``": "``)."""
         described = Counter(d.message for d in self.details)
         rows = list(self.details)
         for line in self.differences:
             if described[line] > 0:
                 described[line] -= 1
-            else:
-                rows.append(Difference(self.entity, OTHER, "", line))
+            else:  # "bill 12: ..." / "2025-03: ...": what precedes the first ": " names the document
+                head, sep, _ = line.partition(": ")
+                rows.append(Difference(self.entity, OTHER, head if sep and len(head) <= 40 else "", line))
         return rows
 
     @property
