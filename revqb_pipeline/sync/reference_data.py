@@ -96,7 +96,7 @@ def _escape(value: str) -> str:
 
 
 CACHE_SECONDS = 300.0
-_cache: dict[tuple[str, str, str], tuple[float, RefIds]] = {}
+_cache: dict[tuple[str, str, str, str], tuple[float, RefIds]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -111,9 +111,11 @@ def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig, max_age_s: float =
 
     A verified result is reused for ``max_age_s`` per realm and mapping, so the assets of one run (and the
     partitions of a backfill) check QBO once instead of once per asset; a cached answer reports nothing
-    created or corrected.
+    created or corrected. A dry run's client (``cache_scope``) caches apart from real runs.
     """
-    key = (qbo.base_url, qbo.realm_id, hashlib.sha256(cfg.model_dump_json().encode()).hexdigest())
+    # a dry run's client has its own scope: its made-up ids never reach a real run's cache, nor the reverse
+    scope = str(getattr(qbo, "cache_scope", ""))
+    key = (qbo.base_url, qbo.realm_id, hashlib.sha256(cfg.model_dump_json().encode()).hexdigest(), scope)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < max_age_s:

@@ -67,6 +67,12 @@ class Runtime:
 
     settings: RevqbSettings = field(default_factory=RevqbSettings.from_env)
 
+    @property
+    def dry_run(self) -> bool:
+        """True on a dry run (``sync/dry_run.py: DryRunRuntime``): nothing is written to QBO, Rev.io or
+        the ledger; steps label their metadata DRY RUN."""
+        return False
+
     @cached_property
     def engine(self) -> Engine:
         return engine_for(self.settings.db_url)

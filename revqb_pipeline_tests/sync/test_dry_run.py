@@ -1,0 +1,183 @@
+"""Issue 16: a dry run of the sync says what it would post and writes nothing: no QBO write, no Rev.io
+write-back, the ledger and staging tables unchanged; a real run then posts exactly what it listed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from revqb_pipeline import entities
+from revqb_pipeline.money import to_decimal
+from revqb_pipeline.sync.dry_run import DryRunSummary, dry_run
+from revqb_pipeline.sync.steps import Documents, Step, StepResult, dry_run_metadata, report_metadata
+from revqb_pipeline.sync.writeback import INVOICE_ID_FIELD
+from revqb_pipeline.sync.writer import WriteReport
+from revqb_pipeline_tests._harness import Pipeline, pipeline
+
+LOADS = {"customers": "Customer", "invoices": "Invoice", "payments": "Payment", "credit_memos": "CreditMemo"}
+#: The OAuth tokens may be refreshed by any run (a rotated token must be kept): not part of the comparison.
+NOT_COMPARED = {"oauth_tokens"}
+
+
+def dump(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the staging DB, sorted (the ledger, its events, staging, payloads)."""
+    engine = sa.create_engine(db_url)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        with engine.connect() as conn:
+            return {
+                name: sorted((tuple(r) for r in conn.execute(sa.select(table))), key=repr)
+                for name, table in sorted(meta.tables.items())
+                if name not in NOT_COMPARED
+            }
+    finally:
+        engine.dispose()
+
+
+def qbo_counts(p: Pipeline) -> dict[str, int]:
+    qbo = p.runtime().qbo
+    names = (*LOADS.values(), "Item", "Account", "PaymentMethod")
+    return {
+        e: qbo.count(e, "Active IN (true, false)" if e in ("Customer", "Item", "Account") else "")
+        for e in names
+    }
+
+
+def realm_stats(p: Pipeline) -> dict[str, Any]:
+    """The QBO sandbox's counters for the realm (requests, writes, batch requests, ...)."""
+    return dict(p.qbo_stats()["realms"].get(p.sb.qbo.realm_id, {}))
+
+
+def written_back(p: Pipeline) -> dict[str, Any]:
+    """Rev.io bills whose "QBO Invoice Id" custom field is set."""
+    out = {}
+    for bill in p.revio().iter_records("Bills"):
+        for f in bill.get("fields") or []:
+            if f.get("label") == INVOICE_ID_FIELD and f.get("value"):
+                out[str(bill["bill_id"])] = f["value"]
+    return out
+
+
+def real_totals(p: Pipeline, days: list[str]) -> dict[str, dict[str, tuple[int, Decimal]]]:
+    """The load assets' ``totals`` of a real run (count and dollars per action), summed over the days."""
+    out: dict[str, dict[str, tuple[int, Decimal]]] = {}
+    for step in LOADS:
+        key = dg.AssetKey(["quickbooks", step])
+        for day in days:
+            records = p.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+            ).records
+            meta = records[0].asset_materialization.metadata
+            for prefix, name in (("", step), ("application_", f"{step} (applications)")):
+                if f"{prefix}totals" not in meta:
+                    continue
+                for action, count, amount in _rows(meta[f"{prefix}totals"].value):
+                    c, a = out.setdefault(name, {}).get(action, (0, Decimal(0)))
+                    out[name][action] = (c + int(count.replace(",", "")), a + _money(amount))
+    return out
+
+
+def _rows(md: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in md.splitlines()[2:]
+        if line.startswith("|")
+    ]
+
+
+def _money(text: str) -> Decimal:
+    return Decimal(text.replace("$", "").replace(",", ""))
+
+
+def previewed(summary: DryRunSummary) -> dict[str, dict[str, tuple[int, Decimal]]]:
+    return {name: dict(e.actions) for name, e in summary.entities.items() if e.actions}
+
+
+@pytest.mark.slow
+def test_a_dry_run_writes_nothing_and_a_real_run_posts_what_it_listed(sqlite_url: str, tmp_path) -> None:
+    with pipeline(sqlite_url, tmp_path, customers=6, seed=17) as p:
+        days = p.partitions()
+        assert days
+        before_qbo = qbo_counts(p)  # the schema exists (a Runtime made it) before the first dump
+        before_rows = dump(sqlite_url)
+        writes_before = realm_stats(p).get("writes", 0)
+
+        summary = dry_run(p.settings(), days, entities)
+
+        stats = realm_stats(p)
+        assert (
+            stats["requests"] > 0 and stats["writes"] == writes_before
+        )  # reads only: the sandbox counted no write
+        assert qbo_counts(p) == before_qbo
+        assert written_back(p) == {}  # no Rev.io write-back PATCH landed
+        assert dump(sqlite_url) == before_rows  # ledger, events, staging, payloads: unchanged
+
+        preview = previewed(summary)
+        invoices = preview["invoices"]["created"]
+        bills = {str(b["bill_id"]): b for b in p.revio().iter_records("Bills")}
+        assert invoices[0] == len(bills)
+        assert invoices[1] == sum(to_decimal(b["invoice_amount"]) for b in bills.values())
+        assert preview["payments"]["created"][0] > 0 and summary.revio_writes_withheld >= len(bills)
+        text = summary.text()
+        assert text.startswith("DRY RUN") and "invoices" in text and "$" in text
+
+        assert p.run(days)
+        assert real_totals(p, days) == preview  # a real run posts exactly what the dry run listed
+        posted = p.qbo_all("Invoice", "DocNumber LIKE 'RV-%'")
+        assert sum(to_decimal(i["TotalAmt"]) for i in posted) == invoices[1]
+        assert set(written_back(p)) == set(bills)
+
+
+@pytest.mark.slow
+def test_a_dry_run_on_a_fresh_realm_lists_the_reference_data_it_would_create(
+    sqlite_url: str, tmp_path
+) -> None:
+    with pipeline(sqlite_url, tmp_path, customers=3, seed=5) as p:
+        days = p.partitions()
+        before = qbo_counts(p)
+        summary = dry_run(p.settings(), days, entities)
+        assert qbo_counts(p) == before  # nothing created
+        would = Counter(entity for entity, _ in summary.reference_data)
+        assert would["Item"] > 0 and would["Account"] > 0
+        assert "reference data that would be created in QuickBooks:" in summary.text()
+        for entity, name in summary.reference_data:
+            assert name in summary.text() and entity in summary.text()
+
+        assert p.run(days)
+        qbo = p.runtime().qbo
+        for entity, name in summary.reference_data:  # the real run created exactly those
+            escaped = name.replace("'", "\\'")
+            assert qbo.query_rows(f"SELECT * FROM {entity} WHERE Name = '{escaped}'"), (entity, name)
+        after = qbo_counts(p)
+        for entity in ("Item", "Account", "PaymentMethod"):
+            assert after[entity] - before[entity] == would[entity], entity
+
+
+class _DryRt:
+    dry_run = True
+
+
+def test_a_dry_run_labels_a_load_steps_metadata_as_what_it_would_post() -> None:
+    report = WriteReport()
+    report.record("b1", "created", qbo_id="dry-1", entity="Invoice", amount=Decimal("10.50"))
+    report.record("b2", "updated", qbo_id="42", entity="Invoice", amount=Decimal("1.25"))
+    report.record("b3", "quarantined", "bad item", entity="Invoice", amount=Decimal("3"))
+    step = Step("invoices", "d", (), lambda rt, day: StepResult(report_metadata(report)), load=True)
+    meta = step.run(_DryRt(), "2026-01-01").metadata  # type: ignore[arg-type]
+    assert meta["dry_run"].startswith("DRY RUN")
+    assert meta["would_create"] == 1 and meta["would_update"] == 1 and meta["would_quarantine"] == 1
+    assert "created" not in meta and "documents" not in meta
+    rows = _rows(meta["would_post"])
+    assert rows[0] == ["b1", "would create", "Invoice (new)", "$10.50", ""]  # a made-up id: no link
+    assert rows[1][:3] == ["b2", "would update", "Invoice 42"] and "txnId=42" in rows[1][4]
+    totals = meta["would_post_totals"]
+    assert isinstance(totals, Documents) and totals.totals["created"] == (1, Decimal("10.50"))
+    assert ["would create", "1", "$10.50"] in _rows(totals)
+    # a real runtime: untouched
+    assert dry_run_metadata({"created": 1}, load=False) == {"dry_run": meta["dry_run"], "created": 1}
