@@ -442,6 +442,8 @@ def _commit(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | None
             if key.startswith("_"):
                 head[key] = value
     obj = head | body
+    if obj.get("_voided") and not str(obj.get("PrivateNote") or "").startswith("Voided"):
+        del obj["_voided"]  # edited back (amounts and note re-entered): a live transaction again
     obj["MetaData"] = meta
     realm.table(spec.name)[obj_id] = obj
     ctx.events.append((spec.name, obj_id, op))
