@@ -292,6 +292,22 @@ class DunningConfig(_Cfg):
         return [s.strip().upper() for s in v]
 
 
+DriftPolicy = Literal["report", "restore"]
+DriftEntity = Literal["Customer", "Invoice", "Payment", "CreditMemo", "JournalEntry"]
+
+
+class DriftConfig(_Cfg):
+    """What revqb does when someone changes, voids or deletes in QBO a document it posted (issue 14):
+    ``report`` (record and alert) or ``restore`` (also re-post it from Rev.io through the ledger), per QBO
+    entity; entities not listed use ``default``. Optional: no ``drift:`` section means report only."""
+
+    default: DriftPolicy = "report"
+    entities: dict[DriftEntity, DriftPolicy] = Field(default_factory=dict)
+
+    def policy_for(self, entity: str) -> DriftPolicy:
+        return self.entities.get(entity, self.default)  # type: ignore[call-overload]
+
+
 class MappingConfig(_Cfg):
     """The whole mapping file. See ``revqb_pipeline/mapping/default.yaml`` for a commented example."""
 
@@ -307,6 +323,7 @@ class MappingConfig(_Cfg):
     invoice: InvoiceConfig = Field(default_factory=InvoiceConfig)
     customers: CustomersConfig = Field(default_factory=CustomersConfig)
     dunning: DunningConfig = Field(default_factory=DunningConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
 
     @field_validator("product_type_codes", "payment_methods", mode="before")
     @classmethod

@@ -189,6 +189,21 @@ class Ledger:
             row = conn.execute(stmt).first()
         return LedgerRow.from_mapping(row._mapping) if row else None
 
+    def find_by_qbo_ids(self, qbo_entity: str, qbo_ids: Iterable[str | int]) -> dict[str, list[LedgerRow]]:
+        """QBO id -> the rows linked to it, for many ids of one entity (batched ``IN`` reads)."""
+        wanted = list(dict.fromkeys(str(i) for i in qbo_ids))
+        out: dict[str, list[LedgerRow]] = defaultdict(list)
+        with self.engine.connect() as conn:
+            for chunk in chunks(wanted, IN_CHUNK):
+                stmt = (
+                    sa.select(L)
+                    .where(L.c.qbo_entity == qbo_entity, L.c.qbo_id.in_(chunk))
+                    .order_by(L.c.source_type, L.c.source_id)
+                )
+                for r in conn.execute(stmt):
+                    out[r.qbo_id].append(LedgerRow.from_mapping(r._mapping))
+        return dict(out)
+
     def find_by_business_key(self, qbo_entity: str, business_key: str) -> list[LedgerRow]:
         """Rows claiming a business key (DocNumber, marker...) for an entity."""
         stmt = sa.select(L).where(L.c.qbo_entity == qbo_entity, L.c.business_key == business_key)
@@ -474,6 +489,36 @@ class Ledger:
         if row is None:
             raise LedgerError(f"no ledger row for {source_type} {source_id}")
         return LedgerRow.from_mapping(row._mapping)
+
+    def mark_drifted(self, source_type: str, source_ids: Iterable[str | int], *, detail: str) -> int:
+        """Make synced rows post again (drift restore): their payload hash is cleared, so the next load
+        re-reads the QBO document and updates it back to the staged payload, or creates it again when it
+        was deleted (a new intent, hence a new requestid). Status, QBO id and SyncToken stay. Returns how
+        many rows changed."""
+        ids = list(dict.fromkeys(str(i) for i in source_ids))
+        now = utcnow()
+        changed: list[str] = []
+        with write_begin(self.engine) as conn:
+            for chunk in chunks(ids, IN_CHUNK):
+                stmt = (
+                    sa.update(L)
+                    .where(
+                        L.c.source_type == source_type,
+                        L.c.source_id.in_(chunk),
+                        L.c.status == LedgerStatus.SYNCED.value,
+                    )
+                    .values(payload_hash=None, updated_at=now)
+                    .returning(L.c.source_id)
+                )
+                changed += list(conn.execute(stmt).scalars())
+            self._log(
+                conn,
+                [
+                    _event(source_type, sid, LedgerStatus.SYNCED, "drift", detail, now)
+                    for sid in sorted(changed)
+                ],
+            )
+        return len(changed)
 
     def reset_for_retry(self, source_type: str | None = None, source_id: str | int | None = None) -> int:
         """Move failed/quarantined rows back to ``pending`` (``revqb retry``); returns how many."""
