@@ -6,21 +6,28 @@ anything, :meth:`StagingResource.runtime` runs the preflight once per process an
 the step needs) and turns a problem into a non-retryable ``dg.Failure`` naming what to fix.
 """
 
-from __future__ import annotations
-
 import hashlib
 import os
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+from pydantic import PrivateAttr
 
+from revqb_pipeline import entities
 from revqb_pipeline.defs._failures import db_failure_cause
 from revqb_pipeline.defs._io import RangeFilesystemIOManager
+from revqb_pipeline.defs._results import dagster_metadata
+from revqb_pipeline.defs.partitions import bill_date_partitions
 from revqb_pipeline.preflight import PreflightFailed, ensure_ready
 from revqb_pipeline.settings import DEFAULT_DB_URL, RevqbSettings, parse_flag, safe_db_url
+from revqb_pipeline.sync.dry_run import DryRunRuntime, dry_run
 from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline.sync.steps import Step, StepResult
 
 #: A failed preflight is remembered this long (every step of the run fails the same way, at once).
 FAILED_PREFLIGHT_TTL_S = 60.0
@@ -61,11 +68,21 @@ class QBOResource(dg.ConfigurableResource):
 
 class StagingResource(dg.ConfigurableResource):
     """The staging database (SQLite file by default, PostgreSQL by URL), the mapping file and the key that
-    encrypts OAuth tokens at rest (REVQB_TOKEN_KEY)."""
+    encrypts OAuth tokens at rest (REVQB_TOKEN_KEY).
+
+    ``dry_run`` (run config ``resources: {staging: {config: {dry_run: true}}}``): every step of the run
+    works on a scratch copy of the staging DB (one per run) with QBO and Rev.io writes withheld; the load
+    steps report what they would post. Dagster still records the run's materializations (the partitions
+    then show as materialized): to preview without that, launch ``revqb_dry_run_job`` instead."""
 
     db_url: str = DEFAULT_DB_URL
     mapping_file: str = ""
     token_key: str = ""
+    dry_run: bool = False
+    _run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run_id = context.run.run_id if context.run is not None else None
 
     def settings(self, revio: RevioResource | None = None, qbo: QBOResource | None = None) -> RevqbSettings:
         """RevqbSettings from these resources only (never from the process environment)."""
@@ -109,9 +126,31 @@ class StagingResource(dg.ConfigurableResource):
     def runtime(self, revio: RevioResource | None = None, qbo: QBOResource | None = None) -> Runtime:
         """A Runtime for one step, after the (cached) preflight of what the step needs."""
         settings = self.settings(revio, qbo)
-        rt = Runtime(settings)
+        rt = (
+            DryRunRuntime(settings, scratch_path=dry_run_scratch(self._run_id))
+            if self.dry_run
+            else Runtime(settings)
+        )
         ready(rt, need_revio=revio is not None, need_qbo=qbo is not None)
         return rt
+
+
+#: Scratch copies of dry runs older than this are deleted when a new one starts.
+DRY_RUN_SCRATCH_TTL_S = 86_400.0
+
+
+def dry_run_scratch(run_id: str | None) -> Path:
+    """The scratch database of a dry run, shared by the steps of one Dagster run (under the system temp
+    directory, ``revqb-dry-run/<run id>/``); copies of runs older than a day are removed."""
+    root = Path(tempfile.gettempdir()) / "revqb-dry-run"
+    if root.is_dir():
+        for old in root.iterdir():
+            try:
+                if time.time() - old.stat().st_mtime > DRY_RUN_SCRATCH_TTL_S:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                continue
+    return root / (run_id or f"process-{os.getpid()}") / "staging.db"
 
 
 def _fingerprint(settings: RevqbSettings, need_revio: bool, need_qbo: bool) -> str:
@@ -163,9 +202,80 @@ def _check(rt: Runtime, *, need_revio: bool, need_qbo: bool) -> tuple[str | None
     return None, False
 
 
+# ----- the dry-run job: what a sync would post, recorded as observations (no materialization) ----------
+
+
+class DryRunConfig(dg.Config):
+    """The bill dates to preview (``YYYY-MM-DD``); empty: the run's partition."""
+
+    days: list[str] = []
+
+
+@dg.op(
+    name="revqb_dry_run",
+    description=(
+        "Runs the sync of the day(s) without writing to QuickBooks, Rev.io or the ledger and records, per "
+        "load asset and day, what it would create / update / void / quarantine (an observation labelled "
+        "DRY RUN, never a materialization), plus the accounts and items it would create."
+    ),
+    out=dg.Out(dg.Nothing),
+)
+def revqb_dry_run_op(
+    context: dg.OpExecutionContext,
+    config: DryRunConfig,
+    staging: StagingResource,
+    revio: RevioResource,
+    qbo: QBOResource,
+):
+    days = sorted(config.days) or (sorted(context.partition_keys) if context.has_partition_key else [])
+    if not days:
+        raise dg.Failure(
+            description="revqb_dry_run_job: pick a partition or set config days", allow_retries=False
+        )
+    rt = DryRunRuntime(staging.settings(revio, qbo), scratch_path=dry_run_scratch(context.run_id))
+    ready(rt, need_revio=True, need_qbo=True)
+
+    def observe(day: str, step: Step, result: StepResult) -> None:
+        if step.load:
+            key = dg.AssetKey(["quickbooks", step.name])
+            metadata = dagster_metadata(result.metadata)
+            context.log_event(dg.AssetObservation(asset_key=key, partition=day, metadata=metadata))
+
+    summary = dry_run(rt.settings, days, entities, rt=rt, on_result=observe)
+    context.log.info(summary.text())
+    yield dg.Output(
+        None,
+        metadata={
+            "dry_run": "DRY RUN: nothing was written to QuickBooks, Rev.io or the ledger",
+            "summary": dg.MetadataValue.md(f"```\n{summary.text()}\n```"),
+            "reference_data_would_create": len(summary.reference_data),
+            "quarantined": summary.quarantined,
+            "writes_withheld": summary.writes_withheld,
+        },
+    )
+
+
+def _dry_run_job() -> dg.JobDefinition:
+    @dg.job(
+        name="revqb_dry_run_job",
+        description=(
+            "A dry run of the sync for one bill date (or config days): what would be posted, with nothing "
+            "written; partitions are not marked materialized."
+        ),
+        partitions_def=bill_date_partitions,
+        tags={"revqb/kind": "dry_run"},
+        metadata={"owners": "team:finance-ops"},
+    )
+    def revqb_dry_run_job() -> None:
+        revqb_dry_run_op()
+
+    return revqb_dry_run_job
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
+        jobs=[_dry_run_job()],
         resources={
             "io_manager": RangeFilesystemIOManager(),
             "revio": RevioResource(
@@ -190,5 +300,5 @@ def defs() -> dg.Definitions:
                 mapping_file=env_or("REVQB_MAPPING_FILE"),
                 token_key=env_or("REVQB_TOKEN_KEY"),
             ),
-        }
+        },
     )

@@ -18,6 +18,7 @@ in). Each load step then reports what *would* be created, updated, voided or qua
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -301,6 +302,9 @@ class DryRunRuntime(Runtime):
             Path(f"{self.scratch_path}{suffix}").unlink(missing_ok=True)
         if self.scratch_path.parent.name.startswith("revqb-dry-run-"):
             shutil.rmtree(self.scratch_path.parent, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                self.scratch_path.parent.rmdir()  # a Dagster run's folder, once empty
 
 
 # ----- running days -----------------------------------------------------------------------------------
@@ -513,10 +517,14 @@ def dry_run(
     registry: Registry,
     *,
     progress: Callable[[str, str], None] | None = None,
+    on_result: Callable[[str, Step, StepResult], None] | None = None,
+    rt: DryRunRuntime | None = None,
 ) -> DryRunSummary:
     """Run the sync of ``days`` (``YYYY-MM-DD``, in order) without writing anything, and say what it would
-    post. ``registry`` is ``revqb_pipeline.entities``; ``progress(day, step)`` is called before each step."""
-    rt = DryRunRuntime(settings)
+    post. ``registry`` is ``revqb_pipeline.entities``; ``progress(day, step)`` is called before each step,
+    ``on_result(day, step, result)`` after each daily QBO step (its metadata labelled DRY RUN). ``rt``: a
+    dry-run runtime to use (default: a new one over ``settings``); its scratch copy is deleted at the end."""
+    rt = rt or DryRunRuntime(settings)
     summary = DryRunSummary(days=list(days))
     try:
         for day in days:
@@ -527,6 +535,8 @@ def dry_run(
                     summary.blocked[day] = sorted(set(summary.blocked.get(day, [])) | set(checks))
                 if run.result is None:
                     continue
+                if on_result:
+                    on_result(day, run.step, run.result)
                 if run.step.load:
                     _add_load(summary, run.step.name, run.result.metadata)
                 elif run.result.metadata.get("quarantined"):

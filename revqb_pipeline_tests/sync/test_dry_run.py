@@ -181,3 +181,57 @@ def test_a_dry_run_labels_a_load_steps_metadata_as_what_it_would_post() -> None:
     assert ["would create", "1", "$10.50"] in _rows(totals)
     # a real runtime: untouched
     assert dry_run_metadata({"created": 1}, load=False) == {"dry_run": meta["dry_run"], "created": 1}
+
+
+@pytest.mark.slow
+def test_dagster_dry_runs_write_nothing_and_the_dry_run_job_materializes_nothing(
+    sqlite_url: str, tmp_path
+) -> None:
+    from revqb_pipeline.definitions import defs
+
+    with pipeline(sqlite_url, tmp_path, customers=3, seed=5) as p:
+        day = p.partitions()[0]
+        invoices = dg.AssetKey(["quickbooks", "invoices"])
+        before_qbo = qbo_counts(p)
+        before_rows = dump(sqlite_url)
+        writes = realm_stats(p).get("writes", 0)
+
+        # the dry-run job: observations labelled DRY RUN on the load assets, no materialization
+        result = (
+            defs()
+            .resolve_job_def("revqb_dry_run_job")
+            .execute_in_process(partition_key=day, instance=p.instance)
+        )
+        assert result.success
+        observed = [
+            e.asset_observation_data.asset_observation
+            for e in result.all_events
+            if e.event_type_value == "ASSET_OBSERVATION"
+        ]
+        by_key = {o.asset_key: o for o in observed}
+        meta = by_key[invoices].metadata
+        assert by_key[invoices].partition == day
+        assert meta["dry_run"].value.startswith("DRY RUN") and meta["would_create"].value > 0
+        assert "| would create | Invoice (new) |" in meta["would_post"].value
+        assert not result.asset_materializations_for_node("revqb_dry_run")
+        assert day not in p.instance.get_materialized_partitions(invoices)
+
+        # the run-config flag on the sync job: nothing written either, but Dagster records materializations
+        flagged = p.job.execute_in_process(
+            partition_key=day,
+            instance=p.instance,
+            run_config={"resources": {"staging": {"config": {"dry_run": True}}}},
+        )
+        assert flagged.success
+        mat = flagged.asset_materializations_for_node("quickbooks__invoices")[0].metadata
+        assert mat["dry_run"].value.startswith("DRY RUN") and mat["would_create"] == meta["would_create"]
+        assert day in p.instance.get_materialized_partitions(invoices)  # what Dagster does (documented)
+
+        assert realm_stats(p)["writes"] == writes and qbo_counts(p) == before_qbo
+        assert written_back(p) == {} and dump(sqlite_url) == before_rows
+
+        # a later real run is not fooled: the ledger decides, and it posts everything the preview listed
+        real = p.execute(day)
+        done = real.asset_materializations_for_node("quickbooks__invoices")[0].metadata
+        assert done["created"].value == meta["would_create"].value
+        assert _rows(done["totals"].value)[0][1:] == _rows(meta["would_post_totals"].value)[0][1:]
