@@ -4,15 +4,21 @@ write-back, the ledger and staging tables unchanged; a real run then posts exact
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from revqb_pipeline import entities
 from revqb_pipeline.money import to_decimal
+from revqb_pipeline.staging.db import create_schema, make_engine
+from revqb_pipeline.staging.ledger import Ledger
+from revqb_pipeline.staging.scratch import scratch_copy
+from revqb_pipeline.staging.tokens import SqlTokenStore
 from revqb_pipeline.sync.dry_run import DryRunSummary, dry_run
 from revqb_pipeline.sync.steps import Documents, Step, StepResult, dry_run_metadata, report_metadata
 from revqb_pipeline.sync.writeback import INVOICE_ID_FIELD
@@ -235,3 +241,43 @@ def test_dagster_dry_runs_write_nothing_and_the_dry_run_job_materializes_nothing
         done = real.asset_materializations_for_node("quickbooks__invoices")[0].metadata
         assert done["created"].value == meta["would_create"].value
         assert _rows(done["totals"].value)[0][1:] == _rows(meta["would_post_totals"].value)[0][1:]
+
+
+def test_the_scratch_copy_holds_every_row_but_the_tokens_and_leaves_the_source_alone(
+    db_url: str, tmp_path
+) -> None:
+    source = make_engine(db_url)
+    create_schema(source)
+    ledger = Ledger(source)
+    ledger.quarantine("bill", "7", reason="no item", qbo_entity="Invoice", partition_key="2026-01-02")
+    ledger.mark_synced("customer", "3", qbo_id="42", sync_token="0", payload_hash="h", qbo_entity="Customer")
+    SqlTokenStore(source, Fernet.generate_key().decode()).seed("realm-1", "refresh-secret")
+    before = dump(db_url)
+
+    copy = scratch_copy(source, tmp_path / "scratch.db")
+    copied = _naive(dump(f"sqlite:///{tmp_path / 'scratch.db'}"))
+    assert dump(db_url) == before  # only read
+    expected = _naive({k: v for k, v in before.items() if k != "schema_version"})
+    assert len(copied["sync_ledger"]) == 2 and copied["sync_ledger"] == expected["sync_ledger"]
+    assert {k: v for k, v in copied.items() if k != "schema_version"} == expected
+    assert _count(source, "oauth_tokens") == 1 and _count(copy, "oauth_tokens") == 0  # stays in the real DB
+    Ledger(copy).quarantine("bill", "8", reason="x")  # the copy is writable; the source does not see it
+    assert Ledger(source).get("bill", "8") is None
+    with pytest.raises(FileExistsError):
+        scratch_copy(source, tmp_path / "scratch.db")
+    copy.dispose()
+    source.dispose()
+
+
+def _naive(tables: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows with aware datetimes as naive UTC (a reflected SQLite table reads them back naive)."""
+
+    def plain(v: Any) -> Any:
+        return v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+
+    return {t: sorted((tuple(plain(v) for v in r) for r in rows), key=repr) for t, rows in tables.items()}
+
+
+def _count(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())
