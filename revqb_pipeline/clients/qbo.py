@@ -24,7 +24,7 @@ from revqb_pipeline.clients.errors import (
     parse_qbo_fault,
 )
 from revqb_pipeline.clients.oauth import OAuthClient
-from revqb_pipeline.clients.ratelimit import QBORateLimiter, limiter_for
+from revqb_pipeline.clients.ratelimit import RateLimiter, limiter_for
 from revqb_pipeline.clients.retry import call_with_retries
 
 log = logging.getLogger("revqb.qbo")
@@ -138,7 +138,8 @@ class BatchItemResult:
 class QBOClient:
     """A QBO v3 client for one realm. Thread-safe; share one per realm and process.
 
-    Every request passes the realm's :class:`QBORateLimiter`. Writes carry ``?requestid=`` and are retried
+    Every request passes the realm's limiter (in-process :class:`QBORateLimiter` by default, or one
+    shared through the staging database). Writes carry ``?requestid=`` and are retried
     with the same requestid and body on network errors, 429 and 5xx; a 401 refreshes the token once.
     """
 
@@ -149,7 +150,7 @@ class QBOClient:
         oauth: OAuthClient,
         *,
         minor_version: int = 75,
-        limiter: QBORateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         max_retries: int = 5,
@@ -162,7 +163,7 @@ class QBOClient:
         self.realm_id = realm_id
         self.oauth = oauth
         self.minor_version = minor_version
-        self.limiter = limiter or limiter_for(realm_id)
+        self.limiter: RateLimiter = limiter or limiter_for(realm_id)
         self.max_retries = max_retries
         self.backoff_base_s = backoff_base_s
         self.throttle_backoff_s = throttle_backoff_s
@@ -187,12 +188,15 @@ class QBOClient:
         delay = err.retry_after if err.retry_after is not None else self.throttle_backoff_s
         return delay * (1.0 + 0.2 * random.random())
 
-    def _retry_delay(self, err: BaseException) -> float | None:
-        """A 429 pauses every caller of the realm (the limiter waits, not this thread): 0 s here."""
+    @staticmethod
+    def _retry_delay(err: BaseException) -> float | None:
+        """No sleep after a 429: :meth:`_before_retry` paused the realm's limiter, which makes us wait."""
+        return 0.0 if isinstance(err, QBOThrottled) else None
+
+    def _before_retry(self, err: BaseException) -> None:
+        """A 429 pauses every caller of the realm (Retry-After, else ``throttle_backoff_s``)."""
         if isinstance(err, QBOThrottled):
             self.limiter.penalize(self._throttle_delay(err))
-            return 0.0
-        return None
 
     def request(
         self,
@@ -239,6 +243,7 @@ class QBOClient:
             base_s=self.backoff_base_s,
             sleep=self._sleep,
             delay_for=self._retry_delay,
+            on_retry=self._before_retry,
             label=f"{method} {path}",
             logger=log,
         )

@@ -6,10 +6,24 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What the clients need of a limiter: in-process (:class:`SlidingWindowLimiter`, the default) or one
+    whose state is shared by every process through the staging database (``staging/limits.py``)."""
+
+    def acquire(self, batch: bool = False) -> AbstractContextManager[None]:
+        """Block until one more request fits; hold its slot for the ``with`` block."""
+        ...
+
+    def penalize(self, seconds: float) -> None:
+        """Pause every caller of this API account for ``seconds`` (a 429's Retry-After)."""
+        ...
 
 
 @dataclass
@@ -72,7 +86,7 @@ class SlidingWindowLimiter:
 
     @staticmethod
     def _window_wait(
-        done: deque[float], in_flight: int, limit: int | None, length: float, now: float
+        done: Sequence[float], in_flight: int, limit: int | None, length: float, now: float
     ) -> float:
         """Seconds until one more request fits a window (``inf``: only a completion can free a slot)."""
         if limit is None:

@@ -40,13 +40,15 @@ def call_with_retries(
     base_s: float,
     sleep: Callable[[float], None],
     delay_for: Callable[[BaseException], float | None] | None = None,
+    on_retry: Callable[[BaseException], None] | None = None,
     label: str = "",
     logger: logging.Logger = log,
 ) -> T:
     """Run ``attempt`` and up to ``retries`` more times while it raises a ``retryable`` error.
 
-    ``delay_for(error)`` may name the wait (e.g. a 429's ``Retry-After``; ``0`` when the caller paused a
-    limiter instead); ``None`` falls back to exponential backoff with jitter. The last error is re-raised.
+    ``delay_for(error)`` may name the wait (e.g. a 429's ``Retry-After``; ``0`` when ``on_retry`` pauses a
+    limiter instead); ``None`` falls back to exponential backoff with jitter. ``on_retry(error)`` runs
+    before each retry (never after the last try). The last error is re-raised.
     """
     backoff = exponential_wait(base_s)
 
@@ -57,6 +59,8 @@ def call_with_retries(
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and error is not None:
+            on_retry(error)
         delay = state.upcoming_sleep
         logger.warning("%s: %s; retry %d in %.2fs", label, _describe(error), state.attempt_number, delay)
 

@@ -24,7 +24,7 @@ from revqb_pipeline.clients.errors import (
     config_error_from_transport,
     parse_retry_after,
 )
-from revqb_pipeline.clients.ratelimit import SlidingWindowLimiter, revio_limiter_for
+from revqb_pipeline.clients.ratelimit import RateLimiter, revio_limiter_for
 from revqb_pipeline.clients.retry import call_with_retries
 
 log = logging.getLogger("revqb.revio")
@@ -158,7 +158,7 @@ class RevioClient:
         backoff_base_s: float = 0.5,
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        limiter: SlidingWindowLimiter | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         root = base_url.rstrip("/")
         self.base_url = root if root.lower().endswith("/v1") else f"{root}/v1"
@@ -171,7 +171,7 @@ class RevioClient:
         self._owns_http = http is None
         self._sleep = sleep
         self._root = root
-        self.limiter = limiter or revio_limiter_for(self.base_url, client_code)
+        self.limiter: RateLimiter = limiter or revio_limiter_for(self.base_url, client_code)
 
     def close(self) -> None:
         if self._owns_http:

@@ -107,6 +107,12 @@ def test_sandbox_counts_one_request_per_permanent_error_and_a_401_refresh_withou
     httpx.post(f"{env.url}/_admin/oauth/expire-access-tokens").raise_for_status()
     assert qbo.company_info()
     assert env.oauth.refresh_count == refreshes + 1
+    # a 429 on the last try is raised without pausing the realm (the limiter pauses only before a retry)
+    env.faults({"kind": "http_429", "count": 1, "path_regex": "^/v3/"})
+    penalties = env.limiter.stats.penalties
+    with pytest.raises(QBOThrottled):
+        qbo.preferences()
+    assert env.limiter.stats.penalties == penalties
     # 5xx with retries=0: one request, the error surfaces
     env.faults({"kind": "http_503", "count": 1, "path_regex": "^/v3/"})
     before = env.stats()["requests"]
