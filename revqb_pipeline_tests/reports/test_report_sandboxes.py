@@ -195,3 +195,23 @@ def test_an_invoice_deleted_in_qbo_is_one_difference_row(synced: Pipeline) -> No
     assert f"bill {bill_id}" in "".join(c for r in parse(html).tables["differences"] for c in r)
     # the aging shows the same hole: that customer's QBO side lacks the invoice's balance
     assert sum(report.aging_totals("revio")) - sum(report.aging_totals("qbo")) == to_cents(victim["Balance"])
+
+
+def test_an_invoice_moved_to_another_customer_is_a_customer_difference(synced: Pipeline) -> None:
+    p = synced
+    rt = p.runtime()
+    prefix = rt.mapping.invoice.doc_number_prefix
+    invoices = p.qbo_all("Invoice", f"DocNumber LIKE '{prefix}%'")
+    victim = min(invoices, key=lambda i: int(i["Id"]))
+    mine = str(victim["CustomerRef"]["value"])
+    other = next(str(i["CustomerRef"]["value"]) for i in invoices if str(i["CustomerRef"]["value"]) != mine)
+    body = {"Id": victim["Id"], "SyncToken": victim["SyncToken"], "CustomerRef": {"value": other}}
+    rt.qbo.update("Invoice", body, request_id="report-test-move")
+    bill_id = str(victim["DocNumber"])[len(prefix) :]
+    report = build_report(p.runtime(), as_of=AS_OF, entities=["invoices"])
+    rows = [r for r in csv_rows(render_csv(report)) if r["section"] == "difference"]
+    [row] = [r for r in rows if r["document"] == f"bill {bill_id}"]
+    assert row["kind"] == "customer"
+    assert row["qbo_document"] == f"Invoice {victim['Id']} ({victim['DocNumber']})"
+    assert Decimal(row["revio_amount"]) == Decimal(row["qbo_amount"]) == Decimal(str(victim["TotalAmt"]))
+    assert f"QBO customer {mine}" in row["message"] and "(Rev.io " in row["message"]
