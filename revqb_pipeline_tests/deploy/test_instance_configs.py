@@ -58,6 +58,14 @@ def test_local_instance_needs_no_environment_variable(tmp_path, monkeypatch) -> 
     assert storage is not None
     storage.dispose()
     assert (tmp_path / ".revqb" / "dagster_home" / "history" / "runs.db").exists()
+    # The revqb CLI's own local instance (an empty dagster.yaml in .revqb/dagster_home) is the same SQLite
+    # storage, so runs of `revqb sync` / `revqb demo` show in the UI of `make dev`.
+    cli_home = tmp_path / ".revqb" / "dagster_home"
+    (cli_home / "dagster.yaml").touch()
+    cli_ref = InstanceRef.from_dir(".revqb/dagster_home")
+    assert cli_ref.storage_data.config_yaml == ref.storage_data.config_yaml
+    assert cli_ref.local_artifact_storage_data.config_yaml == ref.local_artifact_storage_data.config_yaml
+    assert cli_ref.compute_logs_data.config_yaml == ref.compute_logs_data.config_yaml
 
 
 def test_production_instance_parses_with_the_postgres_variables(tmp_path, monkeypatch) -> None:
