@@ -170,23 +170,30 @@ def test_invoice_lines_check_result_is_shown_on_its_partition(
     assert all(_cells(r)[0] == "Passed" for r in rows)
 
 
-@pytest.fixture(scope="module")
-def reconciled(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
-    """``revqb reconcile --json --report FILE.html`` over the synced sandboxes: the JSON and the file."""
-    report = tmp_path_factory.mktemp("report") / "reconciliation.html"
+def _revqb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The ``revqb`` command with this process's environment (the sandboxes' settings)."""
     revqb = Path(sys.executable).with_name("revqb")
-    done = subprocess.run(
-        [str(revqb), "reconcile", "--json", "--report", str(report)],
-        cwd=report.parent,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return subprocess.run(
+        [str(revqb), *args], cwd=cwd, env=dict(os.environ), capture_output=True, text=True, timeout=120
     )
+
+
+@pytest.fixture(scope="module")
+def reconciled(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """``revqb reconcile --json`` over the synced sandboxes."""
+    done = _revqb("reconcile", "--json", cwd=tmp_path_factory.mktemp("reconcile"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def _cli_report(tmp_path: Path) -> Path:
+    """The HTML ``revqb reconcile --report FILE.html`` writes."""
+    path = tmp_path / "reconciliation.html"
+    done = _revqb("reconcile", "--report", str(path), cwd=tmp_path)
     if done.returncode == 2 and "--report" in done.stderr:  # the option is not on this checkout yet
         pytest.xfail(f"revqb reconcile has no --report: {done.stderr.strip()[-300:]}")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return json.loads(done.stdout), report
+    return path
 
 
 def _month_end_report(instance: dg.DagsterInstance) -> Path:
@@ -205,10 +212,11 @@ def _rendered_size(browser: WebDriver, element) -> tuple[float, float]:
 
 @pytest.mark.parametrize("source", ["revqb reconcile --report", "month-end run"])
 def test_reconciliation_report_renders_totals_and_chart(
-    demo: Demo, browser: WebDriver, reconciled: tuple[list[dict], Path], source: str, tmp_path: Path
+    demo: Demo, browser: WebDriver, reconciled: list[dict], source: str, tmp_path: Path
 ) -> None:
-    results, cli_report = reconciled
-    path = cli_report if source.startswith("revqb") else _month_end_report(demo.pipeline.instance)
+    results = reconciled
+    cli = source.startswith("revqb")
+    path = _cli_report(tmp_path) if cli else _month_end_report(demo.pipeline.instance)
     assert path.is_file(), path
     browser.get(path.as_uri())
     wait_for_text(browser, "Totals per entity", "Rev.io and QBO agree", "AR aging per customer")
@@ -246,5 +254,4 @@ def test_reconciliation_report_renders_totals_and_chart(
             assert dollars(Decimal(r["qbo_total"])) in labels, (r["entity"], labels)
 
     browser.execute_script("window.scrollTo(0, 0)")  # title, status, totals and chart
-    name = "report-cli" if source.startswith("revqb") else "report-month-end"
-    screenshot(browser, tmp_path, name)
+    screenshot(browser, tmp_path, "report-cli" if cli else "report-month-end")
