@@ -395,5 +395,22 @@ def _verify_restored(rt: Runtime, store: DriftStore, d: DriftRecord) -> str:
     finding = compare(d.qbo_entity, body, current, resolve_symbols(rt.ledger, [body]))
     if finding is not None:
         return f"not restored: still differs ({finding.summary()})"
-    moved = f" (recreated as {d.qbo_entity} {row.qbo_id})" if row.qbo_id != d.qbo_id else ""
+    moved = f" (recreated; the deleted one was {d.qbo_entity} {d.qbo_id})" if row.qbo_id != d.qbo_id else ""
     return f"restored: {d.qbo_entity} {row.qbo_id} matches Rev.io again{moved}"
+
+
+# ----- one call for schedules, checks and the CLI -----------------------------------------------------
+
+
+def drift_pass(
+    rt: Runtime, notifier: Notifier | None, loads: Mapping[str, LoadFn]
+) -> tuple[DriftReport, RestoreReport]:
+    """Detect (CDC + stored webhooks), alert once, then restore what the policy says to restore."""
+    found = detect_drift(rt, notifier=notifier)
+    return found, restore_drift(rt, loads)
+
+
+def open_drift(rt: Runtime) -> list[DriftRecord]:
+    """Drifts nobody has resolved yet (report policy, or a restore that did not take): the "unexplained"
+    ones ``revqb status`` lists and the "no unexplained drift" check fails on."""
+    return DriftStore(rt.engine).drifts(open_only=True)

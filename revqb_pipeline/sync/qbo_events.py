@@ -15,11 +15,14 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Engine
+
 from revqb_pipeline.mapping.drift import DRIFT_ENTITIES
-from revqb_pipeline.staging.drift import Notification
+from revqb_pipeline.staging.drift import DriftStore, Notification
 
 MAX_BODY = 1_000_000  # Intuit sends at most ~1 MB per POST
 _ENTITY_BY_LOWER = {e.lower(): e for e in DRIFT_ENTITIES}
@@ -119,3 +122,11 @@ def handle_qbo_notification(
     unique = list(dict.fromkeys(found))
     stored = store.save_notifications(unique) if unique else 0
     return 200, {"stored": stored, "duplicates": len(found) - stored, "ignored": ignored}
+
+
+def qbo_handler(
+    engine: Engine, verifier_token: str
+) -> Callable[[bytes, str | None], tuple[int, dict[str, Any]]]:
+    """``(raw body, intuit-signature) -> (status, json)`` storing into ``engine``'s drift tables: what the
+    webhook receiver mounts at ``POST /qbo/webhooks``."""
+    return partial(handle_qbo_notification, verifier_token=verifier_token, store=DriftStore(engine))

@@ -90,6 +90,10 @@ def world(tmp_path: Path) -> Iterator[tuple[Pipeline, QBOWebhookReceiver, SlackR
         receiver.served.stop()
 
 
+def _requests(p: Pipeline) -> int:
+    return int(p.qbo_stats()["realms"][p.sb.qbo.realm_id]["requests"])
+
+
 def _ledger(p: Pipeline, source_type: str) -> dict[str, str]:
     rows = p.runtime().ledger.rows(source_type=source_type, statuses=[LedgerStatus.SYNCED])
     return {r.source_id: str(r.qbo_id) for r in rows if r.qbo_id}
@@ -155,7 +159,9 @@ def test_drift_detected_recorded_alerted_once_and_restored(world) -> None:
     notifier = Notifier([SlackChannel(slack.url)], rt.engine)
 
     # the sync itself (creates, payment applications bumping invoice SyncTokens) is not drift
+    used = _requests(p)
     quiet = detect_drift(rt, notifier=notifier)
+    assert _requests(p) - used == 5  # one CDC call per entity, no read: every change was revqb's
     assert quiet.new == [] and quiet.examined >= 0 and quiet.notifications > 0, quiet
     assert quiet.cdc_objects > 0 and quiet.own_writes > 0 and slack.messages == []
 
@@ -167,7 +173,9 @@ def test_drift_detected_recorded_alerted_once_and_restored(world) -> None:
     receiver.settle(stored + 4)
 
     # pass 1: the signed webhooks only
+    used = _requests(p)
     first = detect_drift(rt, notifier=notifier, use_cdc=False)
+    assert _requests(p) - used <= 3  # one batched read per entity (a deleted invoice needs none)
     found = {(d.source_type, d.source_id): d for d in first.new}
     assert set(found) == {("bill", t["void"][0]), ("bill", t["delete"][0]), ("payment", t["payment"][0]),
                           ("customer", t["customer"][0])}, first  # fmt: skip
@@ -209,7 +217,9 @@ def test_drift_detected_recorded_alerted_once_and_restored(world) -> None:
     default = Path(entities.__file__).parent.parent / "mapping" / "default.yaml"
     mapping.write_text(default.read_text() + RESTORE_ALL)
     rt2 = Runtime(RevqbSettings.from_env({**p.env, "REVQB_MAPPING_FILE": str(mapping)}))
+    used = _requests(p)
     done = restore_drift(rt2, loads)
+    assert _requests(p) - used <= 20, _requests(p) - used  # 4 partition loads (13 measured)
     assert done.failed == {} and len(done.restored) == 4, done
     assert all(d.resolution == "restored" for d in DriftStore(rt.engine).drifts())
 

@@ -10,7 +10,13 @@ import pytest
 
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.drift import DriftStore, NewDrift
-from revqb_pipeline.sync.qbo_events import handle_qbo_notification, parse_notifications, signature_of, verify
+from revqb_pipeline.sync.qbo_events import (
+    handle_qbo_notification,
+    parse_notifications,
+    qbo_handler,
+    signature_of,
+    verify,
+)
 from revqb_sandbox.qbo.webhooks import sign
 
 TOKEN = "verifier-token-xyz"
@@ -113,3 +119,11 @@ def test_a_drift_is_recorded_once_while_open_and_superseded_by_a_new_one(store: 
     assert store.drifts(source_ids=["7"])[-1].changes == [
         {"field": "TotalAmt", "from": "10.00", "to": "0.00"}
     ]
+
+
+def test_qbo_handler_is_the_receivers_two_argument_callable(store: DriftStore) -> None:
+    handler = qbo_handler(store.engine, TOKEN)
+    body = _legacy(("Customer", "3", "Update"))
+    assert handler(body, None)[0] == 401
+    assert handler(body, sign(body, TOKEN)) == (200, {"stored": 1, "duplicates": 0, "ignored": 0})
+    assert store.notification_count() == 1
