@@ -6,8 +6,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -16,12 +18,45 @@ from revqb_pipeline.clients.errors import OAuthError, config_error_from_transpor
 from revqb_pipeline.clients.retry import call_with_retries
 from revqb_pipeline.models.tokens import OAuthTokens, TokenStore
 
-__all__ = ["OAuthClient", "OAuthTokens", "TokenStore"]
+__all__ = ["LockingTokenStore", "OAuthClient", "OAuthTokens", "TokenSlot", "TokenStore"]
 
 log = logging.getLogger("revqb.oauth")
 
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
+
+
+class TokenSlot(Protocol):
+    """One realm's tokens while its refresh lock is held."""
+
+    def load(self) -> OAuthTokens | None: ...
+
+    def save(self, tokens: OAuthTokens) -> None: ...
+
+
+@runtime_checkable
+class LockingTokenStore(Protocol):
+    """A TokenStore that can serialize a realm's refresh across processes (``staging/tokens.py``: a row
+    lock on the realm's token row)."""
+
+    def load(self, realm_id: str) -> OAuthTokens | None: ...
+
+    def save(self, realm_id: str, tokens: OAuthTokens) -> None: ...
+
+    def locked(self, realm_id: str) -> AbstractContextManager[TokenSlot]: ...
+
+
+class _StoreSlot:
+    """A plain TokenStore's realm as a TokenSlot (only this process's lock serializes it)."""
+
+    def __init__(self, store: TokenStore, realm_id: str) -> None:
+        self._store, self._realm = store, realm_id
+
+    def load(self) -> OAuthTokens | None:
+        return self._store.load(self._realm)
+
+    def save(self, tokens: OAuthTokens) -> None:
+        self._store.save(self._realm, tokens)
 
 
 def _realm_lock(token_url: str, realm_id: str) -> threading.Lock:
@@ -33,6 +68,10 @@ def _realm_lock(token_url: str, realm_id: str) -> threading.Lock:
 class OAuthClient:
     """Hands out a valid access token for ``realm_id``, refreshing (and persisting the rotated refresh
     token) when it expired or is within ``refresh_margin_s`` of expiring. Token values are never logged.
+
+    A refresh holds the realm's lock: this process's lock, and with a :class:`LockingTokenStore` the
+    store's cross-process lock too; the token is re-read under it, so a token another thread or process
+    refreshed meanwhile is used instead of spending the rotated-out refresh token.
     """
 
     def __init__(
@@ -73,11 +112,11 @@ class OAuthClient:
 
     def bootstrap(self, refresh_token: str) -> OAuthTokens:
         """Seed the store with ``refresh_token`` when it holds nothing for the realm; return what it holds."""
-        with self._lock:
-            current = self._store.load(self.realm_id)
+        with self._exclusive() as slot:
+            current = slot.load()
             if current is None:
                 current = OAuthTokens(refresh_token=refresh_token)
-                self._store.save(self.realm_id, current)
+                slot.save(current)
             self._cached = current
             return current
 
@@ -86,12 +125,16 @@ class OAuthClient:
         cached = self._cached
         if cached is not None and cached.access_valid(margin=self._margin):
             return cached.access_token
-        with self._lock:
-            current = self._store.load(self.realm_id)  # another worker may have refreshed already
+        current = self._store.load(self.realm_id)  # another worker may have refreshed already
+        if current is not None and current.access_valid(margin=self._margin):
+            self._cached = current
+            return current.access_token
+        with self._exclusive() as slot:
+            current = slot.load()  # re-read under the lock
             if current is not None and current.access_valid(margin=self._margin):
                 self._cached = current
                 return current.access_token
-            return self._refresh_locked(current).access_token
+            return self._refresh_locked(slot, current).access_token
 
     def refresh(self, stale_access_token: str | None = None) -> OAuthTokens:
         """Refresh now and persist the rotated tokens.
@@ -99,8 +142,8 @@ class OAuthClient:
         With ``stale_access_token`` (the token a 401 rejected), skip the refresh when another caller has
         already replaced that token with a valid one.
         """
-        with self._lock:
-            current = self._store.load(self.realm_id)
+        with self._exclusive() as slot:
+            current = slot.load()
             if (
                 stale_access_token is not None
                 and current is not None
@@ -110,7 +153,7 @@ class OAuthClient:
             ):
                 self._cached = current
                 return current
-            return self._refresh_locked(current)
+            return self._refresh_locked(slot, current)
 
     def invalidate(self) -> None:
         """Forget the in-memory token (the next call re-reads the store)."""
@@ -118,7 +161,17 @@ class OAuthClient:
 
     # ------------------------------------------------------------------ internals
 
-    def _refresh_locked(self, current: OAuthTokens | None) -> OAuthTokens:
+    @contextmanager
+    def _exclusive(self) -> Iterator[TokenSlot]:
+        """The realm's tokens under this process's lock and the store's cross-process lock, if it has one."""
+        with self._lock:
+            if isinstance(self._store, LockingTokenStore):
+                with self._store.locked(self.realm_id) as slot:
+                    yield slot
+            else:
+                yield _StoreSlot(self._store, self.realm_id)
+
+    def _refresh_locked(self, slot: TokenSlot, current: OAuthTokens | None) -> OAuthTokens:
         if current is None or not current.refresh_token:
             raise OAuthError(
                 "no_tokens", f"no refresh token stored for realm {self.realm_id}; bootstrap first"
@@ -128,8 +181,8 @@ class OAuthClient:
         except OAuthError as exc:
             if exc.error != "invalid_grant":
                 raise
-            # Another process may have rotated the token since we read it: re-load once.
-            reloaded = self._store.load(self.realm_id)
+            # A process not sharing the lock may have rotated the token since we read it: re-load once.
+            reloaded = slot.load()
             if reloaded is None or reloaded.refresh_token == current.refresh_token:
                 log.error("refresh token rejected for realm %s (invalid_grant): re-authorise", self.realm_id)
                 raise
@@ -137,7 +190,7 @@ class OAuthClient:
                 self._cached = reloaded
                 return reloaded
             tokens = self._post_refresh(reloaded)
-        self._store.save(self.realm_id, tokens)
+        slot.save(tokens)
         self._cached = tokens
         self.refresh_count += 1
         log.info("refreshed access token for realm %s", self.realm_id)

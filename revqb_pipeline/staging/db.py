@@ -325,6 +325,28 @@ dunning_state = sa.Table(  # the last collection state seen per Rev.io customer 
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
+# The database-backed rate limiter (staging/limits.py): one row per API account (the lock + a 429 pause)
+# and one per request in its windows (admitted, completed, lease for a process that dies mid-request).
+rate_limit_buckets = sa.Table(
+    "rate_limit_buckets",
+    metadata,
+    sa.Column("bucket", sa.String(255), primary_key=True),
+    sa.Column("paused_until", sa.Double, nullable=False, default=0.0, server_default="0"),
+)
+
+rate_limit_slots = sa.Table(
+    "rate_limit_slots",
+    metadata,
+    sa.Column("id", _AutoId, primary_key=True, autoincrement=True),
+    sa.Column("bucket", sa.String(255), nullable=False),
+    sa.Column("batch", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("admitted_at", sa.Double, nullable=False),
+    sa.Column("done_at", sa.Double),
+    sa.Column("lease_until", sa.Double, nullable=False),
+    sa.Column("owner", sa.String(64)),
+    sa.Index("ix_rate_limit_slots_bucket", "bucket", "done_at"),
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,

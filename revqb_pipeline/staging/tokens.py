@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from revqb_pipeline.models.tokens import OAuthTokens
 from revqb_pipeline.staging._sql import upsert_statement
@@ -130,6 +133,26 @@ class SqlTokenStore:
             row = conn.execute(sa.select(t).where(t.c.realm_id == realm_id)).first()
         if row is None:
             return None
+        tokens, plain = self._tokens_of(row, realm_id)
+        if plain:  # a row from before encryption: encrypt it now
+            self._write(realm_id, tokens, only_if={"refresh_token": row.refresh_token})
+        return tokens
+
+    def save(self, realm_id: str, tokens: OAuthTokens) -> None:
+        self._write(realm_id, tokens)
+
+    @contextmanager
+    def locked(self, realm_id: str) -> Iterator[LockedTokens]:
+        """Hold the realm's token row until the block ends (``SELECT ... FOR UPDATE`` on PostgreSQL,
+        ``BEGIN IMMEDIATE`` on SQLite): one process at a time refreshes a realm, and the one after it reads
+        the rotated token instead of spending the old one. Saves inside the block commit with it."""
+        t = oauth_tokens
+        with write_begin(self.engine) as conn:
+            conn.execute(sa.select(t.c.realm_id).where(t.c.realm_id == realm_id).with_for_update())
+            yield LockedTokens(self, conn, realm_id)
+
+    def _tokens_of(self, row: Any, realm_id: str) -> tuple[OAuthTokens, bool]:
+        """The decrypted tokens of a row, and whether any value was stored in plain text."""
         access, plain_a = self._decrypt(row.access_token, realm_id)
         refresh, plain_r = self._decrypt(row.refresh_token, realm_id)
         tokens = OAuthTokens(
@@ -138,12 +161,7 @@ class SqlTokenStore:
             access_expires_at=row.access_expires_at,
             refresh_expires_at=row.refresh_expires_at,
         )
-        if plain_a or plain_r:  # a row from before encryption: encrypt it now
-            self._write(realm_id, tokens, only_if={"refresh_token": row.refresh_token})
-        return tokens
-
-    def save(self, realm_id: str, tokens: OAuthTokens) -> None:
-        self._write(realm_id, tokens)
+        return tokens, plain_a or plain_r
 
     # ------------------------------------------------------------------ seeding and rotation
 
@@ -194,6 +212,22 @@ class SqlTokenStore:
         seed_hash: str | None = None,
         only_if: dict[str, str] | None = None,
     ) -> None:
+        try:
+            with write_begin(self.engine) as conn:
+                self._write_on(conn, realm_id, tokens, seed_hash=seed_hash, only_if=only_if)
+        except sa.exc.StatementError as exc:
+            # SQLAlchemy error messages include bound parameters, i.e. the tokens: re-raise without them.
+            raise TokenStoreError(f"saving tokens for realm {realm_id} failed: {_reason(exc)}") from None
+
+    def _write_on(
+        self,
+        conn: Connection,
+        realm_id: str,
+        tokens: OAuthTokens,
+        *,
+        seed_hash: str | None = None,
+        only_if: dict[str, str] | None = None,
+    ) -> None:
         row = {
             "realm_id": realm_id,
             "access_token": self._encrypt(tokens.access_token),
@@ -203,19 +237,36 @@ class SqlTokenStore:
             "updated_at": utcnow(),
         }
         t = oauth_tokens
+        if only_if is not None:  # migrate a legacy row unless another process changed it meanwhile
+            cond = [t.c[k] == v for k, v in only_if.items()]
+            values = {k: v for k, v in row.items() if k != "realm_id"}
+            conn.execute(t.update().where(t.c.realm_id == realm_id, *cond).values(**values))
+            return
+        columns = list(_TOKEN_COLUMNS)
+        if seed_hash is not None:
+            row["seed_hash"] = seed_hash
+            columns.append("seed_hash")
+        stmt = upsert_statement(self.engine.dialect.name, t, ["realm_id"], update=columns)
+        conn.execute(stmt, [row])
+
+
+class LockedTokens:
+    """One realm's token row, held by :meth:`SqlTokenStore.locked` (reads and writes on its transaction)."""
+
+    def __init__(self, store: SqlTokenStore, conn: Connection, realm_id: str) -> None:
+        self._store = store
+        self._conn = conn
+        self.realm_id = realm_id
+
+    def load(self) -> OAuthTokens | None:
+        """The tokens as they are now (read under the lock: a refresh by another process shows)."""
+        t = oauth_tokens
+        row = self._conn.execute(sa.select(t).where(t.c.realm_id == self.realm_id).with_for_update()).first()
+        return None if row is None else self._store._tokens_of(row, self.realm_id)[0]
+
+    def save(self, tokens: OAuthTokens) -> None:
+        """Store rotated tokens; committed when the lock is released."""
         try:
-            with write_begin(self.engine) as conn:
-                if only_if is not None:  # migrate a legacy row unless another process changed it meanwhile
-                    cond = [t.c[k] == v for k, v in only_if.items()]
-                    values = {k: v for k, v in row.items() if k != "realm_id"}
-                    conn.execute(t.update().where(t.c.realm_id == realm_id, *cond).values(**values))
-                    return
-                columns = list(_TOKEN_COLUMNS)
-                if seed_hash is not None:
-                    row["seed_hash"] = seed_hash
-                    columns.append("seed_hash")
-                stmt = upsert_statement(self.engine.dialect.name, t, ["realm_id"], update=columns)
-                conn.execute(stmt, [row])
+            self._store._write_on(self._conn, self.realm_id, tokens)
         except sa.exc.StatementError as exc:
-            # SQLAlchemy error messages include bound parameters, i.e. the tokens: re-raise without them.
-            raise TokenStoreError(f"saving tokens for realm {realm_id} failed: {_reason(exc)}") from None
+            raise TokenStoreError(f"saving tokens for realm {self.realm_id} failed: {_reason(exc)}") from None

@@ -215,7 +215,7 @@ async def admin_stats(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     out: dict[str, Any] = {}
     with sb.store.lock:
-        realm_ids = set(sb.stats) | set(sb.store.realms)
+        realm_ids = set(sb.stats) | set(sb.store.realms) | set(sb.oauth.refresh_grants)
         for rid in sorted(realm_ids):
             st = sb.realm_stats(rid)
             realm = sb.store.realms.get(rid)
@@ -225,6 +225,8 @@ async def admin_stats(request: Request) -> Response:
                 "batch_requests": st.batch_requests,
                 "throttled_429": st.throttled_429,
                 "peak_concurrency": st.peak_concurrency,
+                **sb.throttle.peaks(rid),
+                "oauth_refreshes": sb.oauth.refresh_grants.get(rid, 0),
                 "status_counts": dict(st.status_counts),
                 "entities": realm.entity_counts() if realm else {},
             }

@@ -49,6 +49,7 @@ class OAuthServer:
         self._codes: dict[str, str] = {}
         self._refresh: dict[str, _Refresh] = {}
         self._access: dict[str, _Access] = {}
+        self.refresh_grants: dict[str, int] = {}  # successful refresh_token grants per realm
         self.reset()
 
     def reset(self) -> None:
@@ -56,6 +57,7 @@ class OAuthServer:
         with self._lock:
             self._codes.clear()
             self._access.clear()
+            self.refresh_grants.clear()
             self._refresh = {
                 self.settings.initial_refresh_token: _Refresh(
                     self.settings.realm_id, self.clock.sim() + self.settings.refresh_token_ttl_s
@@ -96,7 +98,10 @@ class OAuthServer:
                 refresh = self._new_refresh(realm_id, now)
                 return self._issue(realm_id, refresh, now) | {"realmId": realm_id}
             if grant == "refresh_token":
-                return self._refresh_grant(form.get("refresh_token", ""), now)
+                issued = self._refresh_grant(form.get("refresh_token", ""), now)
+                realm = self._access[issued["access_token"]].realm_id
+                self.refresh_grants[realm] = self.refresh_grants.get(realm, 0) + 1
+                return issued
         raise OAuthError(400, "unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
     def _refresh_grant(self, token: str, now: float) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from collections import deque
 from revqb_sandbox.qbo.common import Clock
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
+_PEAKS = ("peak_per_second", "peak_per_minute", "peak_batches_per_minute")
+
 
 class Throttle:
     """Sliding windows per realm. ``admit`` returns None or the name of the limit that was hit."""
@@ -19,13 +21,20 @@ class Throttle:
         self._minute: dict[str, deque[float]] = {}
         self._second: dict[str, deque[float]] = {}
         self._batch: dict[str, deque[float]] = {}
+        self._peaks: dict[str, dict[str, int]] = {}
 
     def reset(self) -> None:
-        """Forget all windows."""
+        """Forget all windows and peaks."""
         with self._lock:
             self._minute.clear()
             self._second.clear()
             self._batch.clear()
+            self._peaks.clear()
+
+    def peaks(self, realm_id: str) -> dict[str, int]:
+        """The most requests admitted within one (simulated) second and minute, and batches per minute."""
+        with self._lock:
+            return dict(self._peaks.get(realm_id) or dict.fromkeys(_PEAKS, 0))
 
     @staticmethod
     def _trim(window: deque[float], now: float, span: float) -> None:
@@ -55,4 +64,7 @@ class Throttle:
             second.append(now)
             if is_batch:
                 batch.append(now)
+            peaks = self._peaks.setdefault(realm_id, dict.fromkeys(_PEAKS, 0))
+            for name, window in zip(_PEAKS, (second, minute, batch), strict=True):
+                peaks[name] = max(peaks[name], len(window))
             return None

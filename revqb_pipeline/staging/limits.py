@@ -1,0 +1,242 @@
+"""A rate limiter whose state lives in the staging database, shared by every process and machine.
+
+Each API account is a *bucket* (``qbo:<realm>``, ``revio:<tenant>``): one row in ``rate_limit_buckets``
+(the lock, and a 429 pause) and one row per request in ``rate_limit_slots`` (admitted, done, lease).
+Admission runs in one transaction that holds the bucket: ``SELECT ... FOR UPDATE`` of its row on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite. Inside it the same window arithmetic as the in-process
+:class:`~revqb_pipeline.clients.ratelimit.SlidingWindowLimiter` decides (a request counts from admission
+until ``window`` after its completion), so N processes together stay inside the limits one process keeps.
+A slot held by a process that died is released when its lease expires (``lease_s``, longer than any
+request may take). Time is the database server's clock on PostgreSQL (one clock for every machine) and
+the local clock on SQLite (one machine). Waiting is polling (no cross-process wake-up): short sleeps up to
+``poll_max_s`` while only a completion can free a slot, else exactly until the window admits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from revqb_pipeline.clients.ratelimit import LimiterStats, SlidingWindowLimiter, revio_tenant
+from revqb_pipeline.staging._sql import dialect_insert
+from revqb_pipeline.staging.db import rate_limit_buckets, rate_limit_slots, write_begin
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DbRateLimiter", "db_qbo_limiter", "db_revio_limiter", "reset_db_limiters"]
+
+_window_wait = SlidingWindowLimiter._window_wait
+
+
+class DbRateLimiter:
+    """The limits of one bucket, enforced through the database for every process that uses it.
+
+    Same limits and window widths as :class:`SlidingWindowLimiter` (``time_scale``, ``margin``,
+    ``jitter_s``); ``None`` leaves a limit unenforced. Thread-safe (each call uses its own connection).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        bucket: str,
+        per_minute: int,
+        per_second: int | None = None,
+        max_concurrent: int | None = None,
+        batch_per_minute: int | None = None,
+        time_scale: float = 1.0,
+        *,
+        margin: float = 0.02,
+        jitter_s: float = 0.005,
+        lease_s: float = 120.0,
+        poll_max_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
+            raise ValueError("limits must be >= 1")
+        self.engine = engine
+        self.bucket = bucket
+        self.per_minute = per_minute
+        self.per_second = per_second
+        self.max_concurrent = max_concurrent
+        self.batch_per_minute = batch_per_minute
+        self.time_scale = time_scale
+        self.lease_s = lease_s
+        self._minute = 60.0 * time_scale * (1 + margin) + jitter_s
+        self._second = 1.0 * time_scale * (1 + margin) + jitter_s
+        self._poll_max = poll_max_s
+        self._sleep = sleep
+        self._pg = engine.dialect.name == "postgresql"
+        self._owner = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stats_lock = threading.Lock()
+        self._local_in_flight = 0
+        self.stats = LimiterStats()
+        self._ensure_bucket()
+
+    def __repr__(self) -> str:
+        return f"DbRateLimiter({self.bucket!r}, {self.engine.url.render_as_string(hide_password=True)})"
+
+    # -- SQL -------------------------------------------------------------------------------------------
+
+    def _ensure_bucket(self) -> None:
+        stmt = dialect_insert(self.engine.dialect.name, rate_limit_buckets).on_conflict_do_nothing(
+            index_elements=["bucket"]
+        )
+        with write_begin(self.engine) as conn:
+            conn.execute(stmt, [{"bucket": self.bucket, "paused_until": 0.0}])
+
+    def _now(self, conn: Connection) -> float:
+        if self._pg:
+            return float(conn.execute(sa.text("select extract(epoch from clock_timestamp())")).scalar_one())
+        return time.time()
+
+    def _lock_bucket(self, conn: Connection) -> float:
+        """Hold the bucket for this transaction; its ``paused_until``."""
+        b = rate_limit_buckets
+        query = sa.select(b.c.paused_until).where(b.c.bucket == self.bucket).with_for_update()
+        return float(conn.execute(query).scalar_one())
+
+    def _try_admit(self, batch: bool) -> tuple[int | None, float]:
+        """One admission attempt: ``(slot id, 0)`` when admitted, else ``(None, seconds to wait)``."""
+        s = rate_limit_slots
+        with write_begin(self.engine) as conn:
+            paused_until = self._lock_bucket(conn)
+            now = self._now(conn)
+            # a dead process's slots: completed at their lease's end; then forget what left every window
+            conn.execute(
+                s.update()
+                .where(s.c.bucket == self.bucket, s.c.done_at.is_(None), s.c.lease_until < now)
+                .values(done_at=s.c.lease_until)
+            )
+            conn.execute(s.delete().where(s.c.bucket == self.bucket, s.c.done_at <= now - self._minute))
+            rows = conn.execute(
+                sa.select(s.c.done_at, s.c.batch).where(s.c.bucket == self.bucket).order_by(s.c.done_at)
+            ).all()
+            done = [r.done_at for r in rows if r.done_at is not None]
+            in_flight = len(rows) - len(done)
+            batches_done = [r.done_at for r in rows if r.done_at is not None and r.batch]
+            batches_in_flight = sum(1 for r in rows if r.done_at is None and r.batch)
+            waits = [
+                paused_until - now,
+                _window_wait(done, in_flight, self.per_minute, self._minute, now),
+                _window_wait(done, in_flight, self.per_second, self._second, now),
+            ]
+            if batch:
+                waits.append(
+                    _window_wait(batches_done, batches_in_flight, self.batch_per_minute, self._minute, now)
+                )
+            delay = max(0.0, *waits)
+            if self.max_concurrent is not None and in_flight >= self.max_concurrent:
+                delay = max(delay, math.inf)
+            if delay > 0:
+                return None, delay
+            slot_id = conn.execute(
+                s.insert()
+                .values(
+                    bucket=self.bucket,
+                    batch=batch,
+                    admitted_at=now,
+                    lease_until=now + self.lease_s,
+                    owner=self._owner,
+                )
+                .returning(s.c.id)
+            ).scalar_one()
+            return int(slot_id), 0.0
+
+    def _complete(self, slot_id: int) -> None:
+        s = rate_limit_slots
+        with write_begin(self.engine) as conn:
+            now = self._now(conn)
+            conn.execute(s.update().where(s.c.id == slot_id, s.c.done_at.is_(None)).values(done_at=now))
+
+    # -- the RateLimiter protocol -------------------------------------------------------------------------
+
+    @contextmanager
+    def acquire(self, batch: bool = False) -> Iterator[None]:
+        """Block until the request fits every window of the bucket and a concurrency slot is free."""
+        started = time.monotonic()
+        poll = 0.002
+        waited = False
+        while True:
+            slot_id, delay = self._try_admit(batch)
+            if slot_id is not None:
+                break
+            waited = True
+            if math.isinf(delay):  # only a completion (anywhere) frees a slot: poll, backing off
+                pause = poll * random.uniform(0.5, 1.5)
+                poll = min(self._poll_max, poll * 2)
+            else:
+                pause = delay
+            self._sleep(pause)
+        with self._stats_lock:
+            self.stats.requests += 1
+            self.stats.batches += int(batch)
+            self._local_in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self._local_in_flight)
+            if waited:
+                self.stats.waits += 1
+                self.stats.total_wait_s += time.monotonic() - started
+        try:
+            yield
+        finally:
+            with self._stats_lock:
+                self._local_in_flight -= 1
+            self._complete(slot_id)
+
+    def penalize(self, seconds: float) -> None:
+        """Pause every caller of the bucket, in every process, for ``seconds`` (real seconds)."""
+        b = rate_limit_buckets
+        with write_begin(self.engine) as conn:
+            paused_until = self._lock_bucket(conn)
+            until = max(paused_until, self._now(conn) + max(0.0, seconds))
+            conn.execute(b.update().where(b.c.bucket == self.bucket).values(paused_until=until))
+        with self._stats_lock:
+            self.stats.penalties += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """This process's counters as a plain dict (for benchmark output)."""
+        with self._stats_lock:
+            return {**self.stats.__dict__, "in_flight": self._local_in_flight}
+
+
+# -- factories, one limiter object per (database, bucket) and process ------------------------------------
+
+_registry: dict[tuple[str, str], DbRateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def _registered(engine: Engine, bucket: str, limits: dict[str, Any]) -> DbRateLimiter:
+    key = (engine.url.render_as_string(hide_password=False), bucket)
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = DbRateLimiter(engine, bucket, **limits)
+            _registry[key] = limiter
+        return limiter
+
+
+def db_qbo_limiter(engine: Engine, realm_id: str, **limits: Any) -> DbRateLimiter:
+    """QBO realm ``realm_id`` through the database: 500/min, 10/s, 10 concurrent, 40 batches/min."""
+    defaults = {"per_minute": 500, "per_second": 10, "max_concurrent": 10, "batch_per_minute": 40}
+    return _registered(engine, f"qbo:{realm_id}", {**defaults, **limits})
+
+
+def db_revio_limiter(engine: Engine, base_url: str, client_code: str, **limits: Any) -> DbRateLimiter:
+    """One Rev.io tenant (base URL + client code) through the database: 500 calls/min."""
+    return _registered(engine, f"revio:{revio_tenant(base_url, client_code)}", {"per_minute": 500, **limits})
+
+
+def reset_db_limiters() -> None:
+    """Forget the limiter objects of this process (tests); the database keeps the buckets' state."""
+    with _registry_lock:
+        _registry.clear()
