@@ -216,7 +216,14 @@ def test_reconciliation_report_renders_totals_and_chart(
 ) -> None:
     results = reconciled
     cli = source.startswith("revqb")
-    path = _cli_report(tmp_path) if cli else _month_end_report(demo.pipeline.instance)
+    if cli:
+        path = _cli_report(tmp_path)
+    else:  # the month-end run's report: its path and summary are on the asset's page in Dagster
+        path = _month_end_report(demo.pipeline.instance)
+        month = f"{demo.days[0][:7]}-01"
+        browser.get(f"{demo.url}/assets/revenue/reconciliation_report?view=partitions&partition={month}")
+        wait_for_text(browser, month, "report_html", str(path), "summary")
+        screenshot(browser, tmp_path, "dagster-month-end-report")
     assert path.is_file(), path
     browser.get(path.as_uri())
     wait_for_text(browser, "Totals per entity", "Rev.io and QBO agree", "AR aging per customer")
