@@ -369,3 +369,17 @@ class DriftStore:
                 for r in conn.execute(stmt):
                     out[r.source_id] = dict(r._mapping)
         return out
+
+    def referencing(self, symbol: str, source_types: Iterable[str]) -> dict[str, dict[str, str | None]]:
+        """Staged payloads of ``source_types`` naming ``symbol`` (e.g. the payments applied to
+        ``revio-bill:7``): source type -> source id -> partition key."""
+        t = qbo_payloads
+        needle = f'%"{symbol}"%'
+        stmt = sa.select(t.c.source_type, t.c.source_id, t.c.partition_key).where(
+            t.c.source_type.in_(list(source_types)), t.c.payload_json.like(needle)
+        )
+        out: dict[str, dict[str, str | None]] = {}
+        with self.engine.connect() as conn:
+            for source_type, source_id, partition_key in conn.execute(stmt):
+                out.setdefault(source_type, {})[source_id] = partition_key
+        return out

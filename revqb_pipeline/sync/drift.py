@@ -102,6 +102,7 @@ class RestoreReport:
     restored: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     loads: list[tuple[str, str]] = field(default_factory=list)  # (step, partition) re-run
+    relinked: list[tuple[str, str]] = field(default_factory=list)  # dependants re-posted (type, id)
 
 
 # ----- reading QBO ------------------------------------------------------------------------------------
@@ -361,9 +362,8 @@ def restore_drift(rt: Runtime, loads: Mapping[str, LoadFn]) -> RestoreReport:
                 report.failed[d.id] = "no staged payload partition to re-post from"
                 continue
             runs.setdefault((id(fn), pk), (fn, pk, LOAD_STEPS.get(source_type, source_type)))
-    for fn, pk, name in sorted(runs.values(), key=lambda r: (r[1], r[2])):
-        fn(rt, pk)
-        report.loads.append((name, pk))
+    _run_loads(rt, runs, report)
+    _relink_dependants(rt, store, [d for d in todo if d.kind == "deleted"], loads, report)
     for d in todo:
         if d.id in report.failed:
             continue
@@ -374,6 +374,44 @@ def restore_drift(rt: Runtime, loads: Mapping[str, LoadFn]) -> RestoreReport:
         else:
             report.failed[d.id] = detail
     return report
+
+
+def _run_loads(rt: Runtime, runs: Mapping[Any, tuple[LoadFn, str, str]], report: RestoreReport) -> None:
+    for fn, pk, name in sorted(runs.values(), key=lambda r: (r[1], r[2])):
+        fn(rt, pk)
+        report.loads.append((name, pk))
+
+
+def _relink_dependants(
+    rt: Runtime,
+    store: DriftStore,
+    recreated: list[DriftRecord],
+    loads: Mapping[str, LoadFn],
+    report: RestoreReport,
+) -> None:
+    """Documents applied to a deleted one that was created again (a payment or credit application on a
+    deleted invoice) still point at the dead id: post them again so they apply to the new document."""
+    prefixes = {s.source_type: s.prefix for s in SYMBOLS if s.source_type}
+    runs: dict[tuple[int, str], tuple[LoadFn, str, str]] = {}
+    for d in recreated:
+        prefix = prefixes.get(d.source_type)
+        if prefix is None:
+            continue
+        found = store.referencing(f"{prefix}{d.source_id}", [st for st in loads if st != d.source_type])
+        for source_type, members in sorted(found.items()):
+            changed = rt.ledger.mark_drifted(
+                source_type,
+                list(members),
+                detail=f"re-apply to the recreated {d.qbo_entity} of {d.source_type} {d.source_id}",
+            )
+            if not changed:
+                continue
+            fn = loads[source_type]
+            for sid, pk in sorted(members.items()):
+                report.relinked.append((source_type, sid))
+                if pk is not None:
+                    runs.setdefault((id(fn), pk), (fn, pk, LOAD_STEPS.get(source_type, source_type)))
+    _run_loads(rt, runs, report)
 
 
 def _verify_restored(rt: Runtime, store: DriftStore, d: DriftRecord) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ def world(tmp_path: Path) -> Iterator[tuple[Pipeline, QBOWebhookReceiver, SlackR
     qbo = qbo.model_copy(update={"webhook_url": receiver.url, "webhook_verifier_token": TOKEN})
     try:
         with pipeline(db_url, tmp_path, revio_settings=revio, qbo_settings=qbo) as p:
+            for bill in sorted(p.bills().values(), key=lambda b: int(b["bill_id"]))[:2]:
+                p.pay(int(bill["customer_id"]), Decimal("100.00"), bill=int(bill["bill_id"]))
             assert p.run()
             receiver.settle(1)
             yield p, receiver, slack
@@ -94,33 +97,38 @@ def _requests(p: Pipeline) -> int:
     return int(p.qbo_stats()["realms"][p.sb.qbo.realm_id]["requests"])
 
 
+def payments_sid(p: Pipeline, qbo_id: str) -> str:
+    return next(sid for sid, qid in _ledger(p, "payment").items() if qid == qbo_id)
+
+
 def _ledger(p: Pipeline, source_type: str) -> dict[str, str]:
     rows = p.runtime().ledger.rows(source_type=source_type, statuses=[LedgerStatus.SYNCED])
     return {r.source_id: str(r.qbo_id) for r in rows if r.qbo_id}
 
 
 def _targets(p: Pipeline) -> dict[str, Any]:
-    """Two invoices no payment is applied to, one payment applied to another invoice, one customer."""
-    payments = [pm for pm in p.qbo_all("Payment") if "revio:payment:" in str(pm.get("PrivateNote"))]
-    paid = {
-        str(link["TxnId"])
-        for pm in p.qbo_all("Payment")
-        for ln in pm.get("Line") or []
-        for link in ln["LinkedTxn"]
-    }
+    """An invoice no payment is applied to (void), a paid invoice (delete), a payment applied to another
+    invoice (amount edit), a customer (rename)."""
     bills = _ledger(p, "bill")
-    free = sorted((sid for sid, qid in bills.items() if qid not in paid), key=int)
-    applied = [pm for pm in payments if pm.get("Line")]
-    assert len(free) >= 2 and applied, (free, len(applied))
-    payment = applied[0]
-    pay_sid = next(sid for sid, qid in _ledger(p, "payment").items() if qid == str(payment["Id"]))
+    payments = {qid: sid for sid, qid in _ledger(p, "payment").items()}
+    applied: dict[str, str] = {}  # invoice id -> a payment applied to it
+    for pm in p.qbo_all("Payment"):
+        for ln in pm.get("Line") or []:
+            for link in ln["LinkedTxn"]:
+                if str(pm["Id"]) in payments:
+                    applied.setdefault(str(link["TxnId"]), str(pm["Id"]))
+    free = sorted((sid for sid, qid in bills.items() if qid not in applied), key=int)
+    paid = sorted((sid for sid, qid in bills.items() if qid in applied), key=int)
+    assert free and len(paid) >= 2, (free, paid)
+    payment = applied[bills[paid[1]]]
     customers = _ledger(p, "customer")
     cust_sid = sorted(customers, key=int)[0]
     return {
         "void": (free[0], bills[free[0]]),
-        "delete": (free[1], bills[free[1]]),
-        "payment": (pay_sid, str(payment["Id"])),
+        "delete": (paid[0], bills[paid[0]]),
+        "payment": (payments[payment], payment),
         "customer": (cust_sid, customers[cust_sid]),
+        "relink": applied[bills[paid[0]]],  # the payment applied to the deleted invoice
     }
 
 
@@ -240,6 +248,11 @@ def test_drift_detected_recorded_alerted_once_and_restored(world) -> None:
     )
     assert to_decimal(qbo.read("Payment", t["payment"][1])["TotalAmt"]) == to_decimal(revio_payment["amount"])
     assert qbo.read("Customer", t["customer"][1])["DisplayName"] == before["name"]
+    relinked = qbo.read("Payment", t["relink"])  # re-applied to the recreated invoice
+    assert [link["TxnId"] for ln in relinked["Line"] for link in ln["LinkedTxn"]] == [new_id]
+    assert ("payment", payments_sid(p, t["relink"])) in done.relinked
+    disagree = [r.as_dict() for r in entities.reconcile(rt2) if not r.agrees]
+    assert disagree == []  # Rev.io and QBO agree to the cent: counts, totals, balances
     named = qbo.query_rows(f"SELECT * FROM Customer WHERE DisplayName = '{before['name']}'")
     assert len(named) == 1
 
