@@ -28,13 +28,33 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from revqb_pipeline.clients.ratelimit import LimiterStats, SlidingWindowLimiter, revio_tenant
+from revqb_pipeline.clients.ratelimit import (
+    LimiterStats,
+    RateLimiter,
+    SlidingWindowLimiter,
+    limiter_for,
+    revio_limiter_for,
+    revio_tenant,
+)
 from revqb_pipeline.staging._sql import dialect_insert
 from revqb_pipeline.staging.db import rate_limit_buckets, rate_limit_slots, write_begin
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DbRateLimiter", "db_qbo_limiter", "db_revio_limiter", "reset_db_limiters"]
+__all__ = [
+    "LIMITER_MODES",
+    "DbRateLimiter",
+    "db_qbo_limiter",
+    "db_revio_limiter",
+    "limiter_mode",
+    "qbo_limiter",
+    "reset_db_limiters",
+    "revio_limiter",
+]
+
+#: REVQB_LIMITER: ``db`` (state in the staging database, every process together), ``process`` (each
+#: process alone), ``auto`` (``db`` on PostgreSQL, a shared deployment; ``process`` on SQLite).
+LIMITER_MODES = ("auto", "db", "process")
 
 _window_wait = SlidingWindowLimiter._window_wait
 
@@ -95,23 +115,35 @@ class DbRateLimiter:
         with write_begin(self.engine) as conn:
             conn.execute(stmt, [{"bucket": self.bucket, "paused_until": 0.0}])
 
-    def _now(self, conn: Connection) -> float:
+    def _now_expr(self) -> sa.ColumnElement[float]:
+        """The current time: the PostgreSQL server's clock (shared by every machine), else this machine's."""
         if self._pg:
-            return float(conn.execute(sa.text("select extract(epoch from clock_timestamp())")).scalar_one())
-        return time.time()
+            return sa.literal_column("extract(epoch from clock_timestamp())", sa.Double)
+        return sa.literal(time.time(), sa.Double)
 
-    def _lock_bucket(self, conn: Connection) -> float:
-        """Hold the bucket for this transaction; its ``paused_until``."""
+    def _begin(self, conn: Connection) -> None:
+        if self._pg:  # limiter state lost in a server crash is harmless: do not wait for the WAL flush
+            conn.execute(sa.text("set local synchronous_commit = off"))
+
+    def _lock_bucket(self, conn: Connection) -> tuple[float, float]:
+        """Hold the bucket for this transaction; its ``paused_until`` and the current time.
+
+        The time may be read before a wait for the lock ends: a time too early only makes the windows
+        look fuller (a longer wait), never emptier.
+        """
         b = rate_limit_buckets
-        query = sa.select(b.c.paused_until).where(b.c.bucket == self.bucket).with_for_update()
-        return float(conn.execute(query).scalar_one())
+        query = (
+            sa.select(b.c.paused_until, self._now_expr()).where(b.c.bucket == self.bucket).with_for_update()
+        )
+        paused_until, now = conn.execute(query).one()
+        return float(paused_until), float(now)
 
     def _try_admit(self, batch: bool) -> tuple[int | None, float]:
         """One admission attempt: ``(slot id, 0)`` when admitted, else ``(None, seconds to wait)``."""
         s = rate_limit_slots
         with write_begin(self.engine) as conn:
-            paused_until = self._lock_bucket(conn)
-            now = self._now(conn)
+            self._begin(conn)
+            paused_until, now = self._lock_bucket(conn)
             # a dead process's slots: completed at their lease's end; then forget what left every window
             conn.execute(
                 s.update()
@@ -156,8 +188,9 @@ class DbRateLimiter:
     def _complete(self, slot_id: int) -> None:
         s = rate_limit_slots
         with write_begin(self.engine) as conn:
-            now = self._now(conn)
-            conn.execute(s.update().where(s.c.id == slot_id, s.c.done_at.is_(None)).values(done_at=now))
+            self._begin(conn)
+            done = s.update().where(s.c.id == slot_id, s.c.done_at.is_(None)).values(done_at=self._now_expr())
+            conn.execute(done)
 
     # -- the RateLimiter protocol -------------------------------------------------------------------------
 
@@ -197,8 +230,8 @@ class DbRateLimiter:
         """Pause every caller of the bucket, in every process, for ``seconds`` (real seconds)."""
         b = rate_limit_buckets
         with write_begin(self.engine) as conn:
-            paused_until = self._lock_bucket(conn)
-            until = max(paused_until, self._now(conn) + max(0.0, seconds))
+            paused_until, now = self._lock_bucket(conn)
+            until = max(paused_until, now + max(0.0, seconds))
             conn.execute(b.update().where(b.c.bucket == self.bucket).values(paused_until=until))
         with self._stats_lock:
             self.stats.penalties += 1
@@ -240,3 +273,27 @@ def reset_db_limiters() -> None:
     """Forget the limiter objects of this process (tests); the database keeps the buckets' state."""
     with _registry_lock:
         _registry.clear()
+
+
+def limiter_mode(mode: str, engine: Engine) -> str:
+    """``db`` or ``process`` for a REVQB_LIMITER value (``auto``: ``db`` on PostgreSQL, else ``process``)."""
+    mode = (mode or "auto").strip().lower()
+    if mode not in LIMITER_MODES:
+        raise ValueError(f"REVQB_LIMITER: {mode!r} is not one of {', '.join(LIMITER_MODES)}")
+    if mode == "auto":
+        return "db" if engine.dialect.name == "postgresql" else "process"
+    return mode
+
+
+def qbo_limiter(mode: str, engine: Engine, realm_id: str) -> RateLimiter:
+    """The limiter of QBO realm ``realm_id`` for REVQB_LIMITER ``mode``."""
+    if limiter_mode(mode, engine) == "db":
+        return db_qbo_limiter(engine, realm_id)
+    return limiter_for(realm_id)
+
+
+def revio_limiter(mode: str, engine: Engine, base_url: str, client_code: str) -> RateLimiter:
+    """The limiter of one Rev.io tenant for REVQB_LIMITER ``mode``."""
+    if limiter_mode(mode, engine) == "db":
+        return db_revio_limiter(engine, base_url, client_code)
+    return revio_limiter_for(base_url, client_code)
