@@ -1,12 +1,14 @@
 """The ``revqb`` command line (entry point :func:`main`; ``python -m revqb_pipeline.cli`` runs it too).
 
-Modules by concern: ``_app`` (parser, :func:`main`, exit codes of errors), ``_signals`` (SIGINT/SIGTERM),
-``_runs`` (Dagster runs per partition), ``_sync``, ``_sandbox`` (sandbox and demo), ``_status`` (status and
-reconcile), ``_ops`` (retry and dunning), ``_mappings``, ``_tokens``, ``_check``; ``_common`` and ``_args``
-are shared. Importing this package stays cheap: Dagster and the clients load when a command runs.
+Built on click (commands and options) and rich (the progress bar). Modules by concern: ``_app`` (the
+commands, :func:`main`, exit codes of errors), ``_args`` (option types), ``_signals`` (SIGINT/SIGTERM),
+``_runs`` (Dagster runs per partition), ``_progress`` (what runs show while they execute), ``_sync``,
+``_sandbox`` (sandbox and demo), ``_status`` (status and reconcile), ``_ops`` (retry and dunning),
+``_mappings``, ``_tokens``, ``_check``; ``_common`` is shared. Importing this package stays cheap: Dagster
+and the clients load when a command runs.
 """
 
-from revqb_pipeline.cli._app import build_parser, main
+from revqb_pipeline.cli._app import cli, main
 from revqb_pipeline.cli._common import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -34,7 +36,7 @@ __all__ = [
     "UsageError",
     "_step_failure_line",
     "activity_dates",
-    "build_parser",
+    "cli",
     "graceful_signals",
     "local_instance",
     "main",

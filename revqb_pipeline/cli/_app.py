@@ -1,27 +1,34 @@
-"""The ``revqb`` command: check, demo, sync, reconcile, status, retry, mappings and the sandbox servers.
+"""The ``revqb`` command (click): check, demo, sync, reconcile, status, retry, dunning, tokens, mappings and
+the sandbox servers.
 
 Only the ``sandbox`` and ``demo`` commands (``_sandbox.py``) load the sandbox package, lazily.
 Settings come from the environment and ``.env`` (``revqb_pipeline/settings.py``); every command that talks
 to Rev.io, QBO or the staging database runs the matching preflight first (``revqb_pipeline/preflight.py``).
-This module holds the argument parser and :func:`main`, which maps every expected failure to one line on
-stderr and an exit code; the commands live in the sibling modules.
+This module declares the commands and their options; :func:`main` parses them with click and maps every
+expected failure to one line on stderr and an exit code. The commands live in the sibling modules and take
+their options as attributes of one object.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import click
 
 from revqb_pipeline.cli._args import (
-    day,
-    day_text,
-    int_at_least,
-    positive_float,
-    reconcile_entity,
-    source_type,
+    DAY,
+    DAY_TEXT,
+    FLOAT,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_FLOAT,
+    RECONCILE_ENTITY,
+    SOURCE_TYPE,
 )
 from revqb_pipeline.cli._check import cmd_check
 from revqb_pipeline.cli._common import (
@@ -34,113 +41,249 @@ from revqb_pipeline.cli._common import (
 )
 from revqb_pipeline.cli._mappings import cmd_mappings_check, cmd_mappings_init
 from revqb_pipeline.cli._ops import cmd_dunning, cmd_retry
-from revqb_pipeline.cli._sandbox import add_serve_options, cmd_demo, cmd_sandbox_serve
+from revqb_pipeline.cli._sandbox import cmd_demo, cmd_sandbox_serve
 from revqb_pipeline.cli._signals import Interrupted
 from revqb_pipeline.cli._status import cmd_reconcile, cmd_status
 from revqb_pipeline.cli._sync import cmd_sync
 from revqb_pipeline.cli._tokens import cmd_tokens_rotate
 from revqb_pipeline.settings import load_dotenv_into_environ
 
+#: The exit codes under every command's help, verbatim (``\b``: click keeps the paragraph as written).
+EPILOG = "\n\n".join(f"\b\n{part}" for part in EXIT_CODES_HELP.split("\n\n"))
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
+_DEBUG: list[bool] = []  # set by --debug for the error handling in main()
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="revqb",
-        description="Rev.io -> QuickBooks Online sync.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    sub = parser.add_subparsers(dest="command", required=True)
-    positive, non_negative = int_at_least(1), int_at_least(0)
-
-    check = sub.add_parser("check", help="verify settings, Rev.io, QBO, the staging DB and the mapping file")
-    check.add_argument("--timeout", type=positive_float, default=10.0, help="seconds (default 10)")
-    check.set_defaults(func=cmd_check)
-
-    demo = sub.add_parser("demo", help="run the whole pipeline against the bundled sandboxes and reconcile")
-    demo.add_argument("--customers", type=positive, default=25)
-    demo.add_argument("--seed", type=non_negative, default=7)
-    demo.add_argument("--months", type=positive, default=1)
-    demo.add_argument("--faults", default=None, help="fault spec, e.g. qbo.drop_after_commit=0.1")
-    demo.add_argument("--workdir", default=None)
-    demo.set_defaults(func=cmd_demo)
-
-    sync = sub.add_parser("sync", help="sync Rev.io days to QBO (configured by environment variables / .env)")
-    sync.add_argument("--partition", action="append", type=day_text, help="day YYYY-MM-DD (repeatable)")
-    sync.add_argument("--since", type=day, help="first day YYYY-MM-DD (default: --days before --to)")
-    sync.add_argument("--to", type=day, help="last day YYYY-MM-DD (default: today)")
-    sync.add_argument("--days", type=non_negative, default=3)
-    sync.add_argument(
-        "--days-per-run",
-        type=positive,
-        default=1,
-        metavar="N",
-        help="group the days into Dagster runs over partition ranges of up to N days each (quiet days "
-        "between included), e.g. 31 for a history backfill: a year in 12 runs; default 1 (a run per day)",
-    )
-    sync.set_defaults(func=cmd_sync)
-
-    rec = sub.add_parser("reconcile", help="counts and totals per entity type on both sides, and differences")
-    rec.add_argument("--json", action="store_true")
-    rec.add_argument("--entity", action="append", type=reconcile_entity, help="e.g. invoices (repeatable)")
-    rec.set_defaults(func=cmd_reconcile)
-
-    status = sub.add_parser("status", help="ledger: synced / pending / failed / quarantined, with reasons")
-    status.add_argument("--type", type=source_type, help=f"one of {', '.join(SOURCE_TYPES)}")
-    status.add_argument("--json", action="store_true")
-    status.add_argument("--limit", type=positive, default=50)
-    status.set_defaults(func=cmd_status)
-
-    retry = sub.add_parser("retry", help="re-drive failed/quarantined records after a fix (resets, re-runs)")
-    retry.add_argument("--type", type=source_type, help=f"one of {', '.join(SOURCE_TYPES)}")
-    retry.add_argument("--id", help="one source record id")
-    retry.add_argument("--dry-run", action="store_true", help="list what would be retried")
-    retry.set_defaults(func=cmd_retry)
-
-    dunning = sub.add_parser("dunning", help="sync Rev.io account status (dunning/collections) to QBO once")
-    dunning.set_defaults(func=cmd_dunning)
-
-    tokens = sub.add_parser("tokens", help="the QBO OAuth tokens kept (encrypted) in the staging database")
-    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
-    rotate = tokens_sub.add_parser("rotate", help="re-encrypt them with the first key of REVQB_TOKEN_KEY")
-    rotate.set_defaults(func=cmd_tokens_rotate)
-
-    mappings = sub.add_parser("mappings", help="check the mapping file against Rev.io, or write a starter")
-    msub = mappings.add_subparsers(dest="mappings_command", required=True)
-    mcheck = msub.add_parser("check", help="list what the Rev.io data needs that the mapping file lacks")
-    mcheck.add_argument("--mapping", help="mapping file (default: REVQB_MAPPING_FILE, else the packaged one)")
-    mcheck.add_argument("--days", type=non_negative, default=90, help="records of the last N days (0: all)")
-    mcheck.add_argument("--since", type=day_text, help="read records created since YYYY-MM-DD (not --days)")
-    mcheck.add_argument("--strict", action="store_true", help="catalog entries not used yet also fail")
-    mcheck.add_argument("--json", action="store_true")
-    mcheck.add_argument("--verbose", action="store_true", help="also list products mapped by catch-all rules")
-    mcheck.set_defaults(func=cmd_mappings_check)
-    minit = msub.add_parser("init", help="write a commented starter mapping file from the Rev.io catalog")
-    minit.add_argument("--output", help="file to write (default: print it)")
-    minit.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    minit.add_argument("--days", type=non_negative, default=90, help="records of the last N days (0: all)")
-    minit.add_argument("--since", type=day_text, help="read records created since YYYY-MM-DD (not --days)")
-    minit.set_defaults(func=cmd_mappings_init)
-
-    sandbox = sub.add_parser("sandbox", help="the bundled Rev.io and QBO sandbox servers")
-    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    serve = sandbox_sub.add_parser("serve", help="run both sandboxes until stopped")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--revio-port", type=non_negative, default=8701)
-    serve.add_argument("--qbo-port", type=non_negative, default=8702)
-    serve.add_argument("--seed", type=non_negative, default=7)
-    serve.add_argument("--customers", type=positive, default=25)
-    serve.add_argument("--months", type=positive, default=1)
-    serve.add_argument("--time-scale", type=positive_float, default=1.0)
-    serve.add_argument("--faults", default=None)
-    add_serve_options(serve)
-    serve.set_defaults(func=cmd_sandbox_serve)
-    return parser
+TYPE_HELP = f"only records of this ledger source type: {', '.join(SOURCE_TYPES)}"
+SINCE_HELP = "read records created since this day (instead of --days)"
+DAYS_BACK_HELP = "read records of the last N days (0: all)"
+FAULTS_HELP = "faults to inject, e.g. qbo.drop_after_commit=0.1,qbo.http_429=0.05"
 
 
-def _debug(args: argparse.Namespace | None) -> bool:
+def _call(func: Callable[[Any], int], options: dict[str, Any]) -> int:
+    """Run a command with its options as attributes; an option mix that makes no sense is exit 2."""
+    try:
+        return func(SimpleNamespace(**options))
+    except UsageError as exc:
+        _print_usage_error(click.get_current_context(silent=True), str(exc))
+        return EXIT_CONFIG
+
+
+def _command(group: click.Group, name: str, help: str) -> Callable[[Callable[..., Any]], click.Command]:
+    """``group``'s subcommand ``name``, with the exit codes under its help."""
+    return group.command(name, help=help, short_help=help, epilog=EPILOG, context_settings=CONTEXT)
+
+
+@click.group(
+    help="Rev.io -> QuickBooks Online sync.", epilog=EPILOG, context_settings=CONTEXT, no_args_is_help=True
+)
+@click.option("--debug", is_flag=True, help="show the traceback of an unexpected error (or REVQB_DEBUG=1)")
+def cli(debug: bool) -> None:
+    _DEBUG.append(debug)
+
+
+@_command(cli, "check", "verify settings, Rev.io, QBO, the staging DB and the mapping file")
+@click.option("--timeout", type=POSITIVE_FLOAT, default=10.0, help="seconds each network check may take")
+def check(**options: Any) -> int:
+    return _call(cmd_check, options)
+
+
+def _verbose(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--verbose", is_flag=True, help="also print a line per asset of each run as it materializes"
+    )(func)
+
+
+@_command(cli, "demo", "run the whole pipeline against the bundled sandboxes and reconcile")
+@click.option("--customers", type=POSITIVE, default=25, help="Rev.io customers to seed")
+@click.option("--seed", type=NON_NEGATIVE, default=7, help="random seed of the sandbox data")
+@click.option("--months", type=POSITIVE, default=1, help="months of billing to seed")
+@click.option("--faults", default=None, metavar="SPEC", help=FAULTS_HELP)
+@click.option(
+    "--workdir",
+    default=None,
+    metavar="DIR",
+    help="folder for the staging DB and Dagster instance  [default: a temp dir]",
+)
+@_verbose
+def demo(**options: Any) -> int:
+    return _call(cmd_demo, options)
+
+
+@_command(cli, "sync", "sync Rev.io days to QBO (configured by environment variables / .env)")
+@click.option(
+    "--partition",
+    type=DAY_TEXT,
+    multiple=True,
+    help="a day to sync (repeatable); instead of the days with activity from --since to --to",
+)
+@click.option("--since", type=DAY, help="first day  [default: --days before --to]")
+@click.option("--to", type=DAY, help="last day  [default: today]")
+@click.option("--days", type=NON_NEGATIVE, default=3, help="without --since: the days before --to to read")
+@click.option(
+    "--days-per-run",
+    type=POSITIVE,
+    default=1,
+    help="group the days into Dagster runs over partition ranges of up to N days each (quiet days "
+    "between included), e.g. 31 for a history backfill: a year in 12 runs; 1: a run per day",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="show what the sync would create, update, void and quarantine per entity (with totals) and the "
+    "accounts and items it would create; write nothing to QBO, Rev.io or the ledger",
+)
+@click.option("--json", "json", is_flag=True, help="with --dry-run: print the preview as JSON")
+@_verbose
+def sync(**options: Any) -> int:
+    return _call(cmd_sync, options)
+
+
+@_command(cli, "reconcile", "counts and totals per entity type on both sides, and differences")
+@click.option("--json", "json", is_flag=True, help="print the results as JSON (one object per entity)")
+@click.option(
+    "--entity",
+    type=RECONCILE_ENTITY,
+    multiple=True,
+    help="reconcile only this entity, e.g. invoices (repeatable)  [default: all]",
+)
+@click.option(
+    "--report",
+    metavar="FILE.html",
+    help="also write the reconciliation report: every difference by document, AR aging per customer on "
+    "both sides, a chart of the totals",
+)
+@click.option("--csv", metavar="FILE.csv", help="also write the differences and the aging as CSV")
+@click.option("--as-of", type=DAY, help="the report's aging date  [default: today]")
+def reconcile(**options: Any) -> int:
+    return _call(cmd_reconcile, options)
+
+
+@_command(cli, "status", "ledger: synced / pending / failed / quarantined, with reasons")
+@click.option("--type", "type", type=SOURCE_TYPE, help=TYPE_HELP)
+@click.option("--json", "json", is_flag=True, help="print counts and records needing attention as JSON")
+@click.option("--limit", type=POSITIVE, default=50, help="records needing attention to list")
+def status(**options: Any) -> int:
+    return _call(cmd_status, options)
+
+
+@_command(cli, "retry", "re-drive failed/quarantined records after a fix (resets, re-runs)")
+@click.option("--type", "type", type=SOURCE_TYPE, help=TYPE_HELP)
+@click.option("--id", "id", metavar="ID", help="only this source record id")
+@click.option("--dry-run", is_flag=True, help="list what would be retried; change nothing")
+def retry(**options: Any) -> int:
+    return _call(cmd_retry, options)
+
+
+@_command(cli, "dunning", "sync Rev.io account status (dunning/collections) to QBO once")
+def dunning(**options: Any) -> int:
+    return _call(cmd_dunning, options)
+
+
+@cli.group(
+    "tokens",
+    help="the QBO OAuth tokens kept (encrypted) in the staging database",
+    epilog=EPILOG,
+    context_settings=CONTEXT,
+    no_args_is_help=True,
+)
+def tokens() -> None:
+    pass
+
+
+@_command(tokens, "rotate", "re-encrypt the stored QBO tokens with the first key of REVQB_TOKEN_KEY")
+def rotate(**options: Any) -> int:
+    return _call(cmd_tokens_rotate, options)
+
+
+@cli.group(
+    "mappings",
+    help="check the mapping file against Rev.io, or write a starter",
+    epilog=EPILOG,
+    context_settings=CONTEXT,
+    no_args_is_help=True,
+)
+def mappings() -> None:
+    pass
+
+
+@_command(mappings, "check", "list what the Rev.io data needs that the mapping file lacks")
+@click.option(
+    "--mapping", metavar="FILE", help="mapping file  [default: REVQB_MAPPING_FILE, else the packaged one]"
+)
+@click.option("--days", type=NON_NEGATIVE, default=90, help=DAYS_BACK_HELP)
+@click.option("--since", type=DAY_TEXT, help=SINCE_HELP)
+@click.option("--strict", is_flag=True, help="catalog entries not used yet also fail")
+@click.option("--json", "json", is_flag=True, help="print the report as JSON")
+@click.option("--verbose", is_flag=True, help="also list products mapped by catch-all rules")
+def mappings_check(**options: Any) -> int:
+    return _call(cmd_mappings_check, options)
+
+
+@_command(mappings, "init", "write a commented starter mapping file from the Rev.io catalog")
+@click.option("--output", metavar="FILE", help="file to write  [default: print it]")
+@click.option("--force", is_flag=True, help="overwrite --output if it exists")
+@click.option("--days", type=NON_NEGATIVE, default=90, help=DAYS_BACK_HELP)
+@click.option("--since", type=DAY_TEXT, help=SINCE_HELP)
+def mappings_init(**options: Any) -> int:
+    return _call(cmd_mappings_init, options)
+
+
+@cli.group(
+    "sandbox",
+    help="the bundled Rev.io and QBO sandbox servers",
+    epilog=EPILOG,
+    context_settings=CONTEXT,
+    no_args_is_help=True,
+)
+def sandbox() -> None:
+    pass
+
+
+@_command(sandbox, "serve", "run both sandboxes until stopped (prints the settings to use)")
+@click.option("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
+@click.option("--revio-port", type=NON_NEGATIVE, default=8701, help="Rev.io sandbox port (0: any free port)")
+@click.option("--qbo-port", type=NON_NEGATIVE, default=8702, help="QBO sandbox port (0: any free port)")
+@click.option("--seed", type=NON_NEGATIVE, default=7, help="random seed of the sandbox data")
+@click.option("--customers", type=POSITIVE, default=25, help="Rev.io customers to seed")
+@click.option("--months", type=POSITIVE, default=1, help="months of billing to seed")
+@click.option("--time-scale", type=POSITIVE_FLOAT, default=1.0, help="Rev.io rate-limit windows, x real time")
+@click.option("--faults", default=None, metavar="SPEC", help=FAULTS_HELP)
+@click.option(
+    "--latency",
+    type=FLOAT,
+    default=None,
+    help="seconds per QBO API request  [default: 0.15: a serial client stays under 10/s]",
+)
+@click.option("--empty", is_flag=True, help="QBO company with reference data only")
+@click.option("--tls", is_flag=True, help="serve HTTPS with a generated CA (its path is printed)")
+@click.option(
+    "--tls-dir",
+    default=None,
+    metavar="DIR",
+    help="where --tls writes ca.pem / server.pem  [default: a temp dir]",
+)
+def serve(**options: Any) -> int:
+    return _call(cmd_sandbox_serve, options)
+
+
+def _print_usage_error(ctx: click.Context | None, message: str) -> None:
+    """``usage: revqb sync [OPTIONS]`` and ``revqb sync: error: <message>`` on stderr."""
+    usage = ctx.get_usage() if ctx is not None else "Usage: revqb [OPTIONS] COMMAND [ARGS]..."
+    err(usage.replace("Usage:", "usage:", 1))
+    err(f"{ctx.command_path if ctx is not None else 'revqb'}: error: {message}")
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """A bad value names its option as ``argument --days: ...``; other usage errors keep click's text."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click.BadParameter) and param is not None and getattr(param, "opts", None):
+        return f"argument {param.opts[0]}: {exc.message}"
+    return exc.format_message()
+
+
+def _debug() -> bool:
     flag = os.environ.get("REVQB_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
-    return flag or bool(getattr(args, "debug", False))
+    return flag or any(_DEBUG)
 
 
 def _quiet_stdout() -> None:
@@ -158,20 +301,28 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; every expected failure is one line on stderr and an exit code (see --help)."""
+    """Run one command; every expected failure is one line on stderr and an exit code (see --help).
+
+    Bad arguments raise ``SystemExit(2)`` after the usage line and the error, ``--help`` ``SystemExit(0)``.
+    """
     from revqb_pipeline.clients.errors import ApiError, OAuthError, QBOAuthError, RevioAuthError
     from revqb_pipeline.mapping.config import MappingConfigError
     from revqb_pipeline.preflight import PreflightFailed
 
     load_dotenv_into_environ()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    _DEBUG.clear()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args))
-    except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        err(f"revqb: error: {exc}")
-        return EXIT_CONFIG
+        with cli.make_context("revqb", args) as ctx:
+            return int(cli.invoke(ctx) or 0)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `revqb` or `revqb mappings` alone: the help
+        err(exc.format_message())
+        raise SystemExit(EXIT_CONFIG) from None
+    except click.exceptions.Exit as exc:  # --help
+        raise SystemExit(exc.exit_code) from None
+    except click.UsageError as exc:
+        _print_usage_error(exc.ctx, _usage_message(exc))
+        raise SystemExit(EXIT_CONFIG) from None
     except PreflightFailed as exc:
         for problem in exc.problems:
             err(str(problem))
@@ -183,14 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         err(f"revqb: stopped by {exc}")
         return 128 + exc.signum
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.Abort):
         err("revqb: interrupted")
         return 128 + signal.SIGINT
     except BrokenPipeError:
         _quiet_stdout()
         return 128 + signal.SIGPIPE
     except ApiError as exc:
-        if _debug(args):
+        if _debug():
             raise
         cause = getattr(exc, "permanent_cause", None)
         if isinstance(cause, str) and cause:
@@ -207,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from revqb_pipeline.settings import safe_db_url
 
-        if _debug(args):
+        if _debug():
             raise
         from revqb_pipeline.staging.tokens import TokenStoreError
 

@@ -1,67 +1,91 @@
-"""Argument types: each turns a bad value into an argparse error (usage, exit 2)."""
+"""Option types: each turns a bad value into a click usage error (exit 2) with the message revqb always gave,
+e.g. ``argument --days: must be at least 0: '-1'``."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from datetime import date
+from typing import Any
+
+import click
 
 from revqb_pipeline.cli._common import SOURCE_TYPES
 
 
-def day(text: str) -> date:
-    """``YYYY-MM-DD`` (argparse type)."""
+class Checked(click.ParamType):
+    """A click type from a function that returns the value or raises ``ValueError(message)``."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):  # a default, already converted
+            return value
+        try:
+            return self._parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _day(text: str) -> date:
     try:
         if len(text) != 10:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        raise ValueError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def day_text(text: str) -> str:
-    """``YYYY-MM-DD`` kept as text (partition keys)."""
-    return day(text).isoformat()
-
-
-def int_at_least(low: int) -> Callable[[str], int]:
-    """A whole number ``>= low`` (argparse type factory)."""
-
+def _at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+            raise ValueError(f"not a whole number: {text!r}") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}: {text!r}")
+            raise ValueError(f"must be at least {low}: {text!r}")
         return value
 
-    parse.__name__ = "number"
     return parse
 
 
-def positive_float(text: str) -> float:
-    """A finite number ``> 0`` (argparse type)."""
+def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+        raise ValueError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):  # NaN fails the first test
+        raise ValueError(f"must be a positive number: {text!r}")
     return value
 
 
-def source_type(text: str) -> str:
-    """A ledger source type (argparse type)."""
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+
+
+def _source_type(text: str) -> str:
     if text not in SOURCE_TYPES:
-        raise argparse.ArgumentTypeError(f"unknown type {text!r}; choose from {', '.join(SOURCE_TYPES)}")
+        raise ValueError(f"unknown type {text!r}; choose from {', '.join(SOURCE_TYPES)}")
     return text
 
 
-def reconcile_entity(text: str) -> str:
-    """A registered reconciliation name, e.g. ``invoices`` (argparse type)."""
-    from revqb_pipeline.entities import RECONCILERS
+def _reconcile_entity(text: str) -> str:
+    from revqb_pipeline.entities import RECONCILERS  # the registry: loaded only when the option is given
 
     if text in RECONCILERS:
         return text
-    raise argparse.ArgumentTypeError(f"unknown entity {text!r}; choose from {', '.join(RECONCILERS)}")
+    raise ValueError(f"unknown entity {text!r}; choose from {', '.join(RECONCILERS)}")
+
+
+DAY = Checked("YYYY-MM-DD", _day)
+DAY_TEXT = Checked("YYYY-MM-DD", lambda text: _day(text).isoformat())  # kept as text (partition keys)
+POSITIVE = Checked("N", _at_least(1))
+NON_NEGATIVE = Checked("N", _at_least(0))
+POSITIVE_FLOAT = Checked("X", _positive_float)
+FLOAT = Checked("X", _float)
+SOURCE_TYPE = Checked("TYPE", _source_type)
+RECONCILE_ENTITY = Checked("ENTITY", _reconcile_entity)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import time
+from types import SimpleNamespace
 
 from revqb_pipeline.cli._common import EXIT_CONFIG, EXIT_OK, say, settings_or_exit
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: SimpleNamespace) -> int:
     """Every preflight check, one line each: ``ok``, ``FAIL <SETTING>: <what to fix>`` or ``skip``."""
     from revqb_pipeline.preflight import PreflightFailed, run_checks
 

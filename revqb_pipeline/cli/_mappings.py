@@ -9,10 +9,10 @@ from the Rev.io catalog (and the tax classes / payment methods recent records us
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from revqb_pipeline.cli._common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, say
@@ -53,7 +53,7 @@ def check_snapshot(cfg: MappingConfig, snap: RevioSnapshot) -> CompletenessRepor
     )
 
 
-def _since(args: argparse.Namespace) -> datetime | None:
+def _since(args: SimpleNamespace) -> datetime | None:
     if getattr(args, "since", None):
         return datetime.combine(date.fromisoformat(args.since), datetime.min.time())
     days = getattr(args, "days", None)
@@ -62,7 +62,7 @@ def _since(args: argparse.Namespace) -> datetime | None:
     return datetime.combine(date.today() - timedelta(days=days), datetime.min.time())
 
 
-def cmd_mappings_check(args: argparse.Namespace) -> int:
+def cmd_mappings_check(args: SimpleNamespace) -> int:
     """Exit 0 when the mapping covers the Rev.io data, 1 when something is missing, 2 for a bad file."""
     from revqb_pipeline.mapping.config import MappingConfigError, load_mapping
     from revqb_pipeline.preflight import ensure_ready, load_settings
@@ -87,7 +87,7 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok(args.strict) else EXIT_FAILURE
 
 
-def cmd_mappings_init(args: argparse.Namespace) -> int:
+def cmd_mappings_init(args: SimpleNamespace) -> int:
     """Write the starter file (stdout without --output); refuses to overwrite without --force."""
     import yaml
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from types import SimpleNamespace
 from typing import Any
 
 from revqb_pipeline.cli._common import (
@@ -37,14 +37,14 @@ def run_status_job(instance: Any) -> bool:
     return result.success
 
 
-def cmd_dunning(args: argparse.Namespace) -> int:
+def cmd_dunning(args: SimpleNamespace) -> int:
     """Run the Rev.io account status -> QBO notes sync once (alerts included)."""
     require(settings_or_exit())
     with local_instance() as inst:
         return EXIT_OK if run_status_job(inst) else EXIT_FAILURE
 
 
-def cmd_retry(args: argparse.Namespace) -> int:
+def cmd_retry(args: SimpleNamespace) -> int:
     """Reset failed/quarantined records and re-run their syncs through Dagster.
 
     Exit 0 when all of them synced, 3 when some are still quarantined/failed, 1 when a run failed,

@@ -7,6 +7,8 @@ import os
 import tempfile
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from revqb_pipeline.cli._common import EXIT_FAILURE, EXIT_OK, require, say, settings_or_exit
 from revqb_pipeline.cli._runs import local_instance, run_partitions, stopped
@@ -14,7 +16,7 @@ from revqb_pipeline.cli._signals import graceful_signals
 from revqb_pipeline.cli._sync import activity_dates
 
 
-def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+def cmd_sandbox_serve(args: Any) -> int:
     """Run the Rev.io and QBO sandboxes until stopped (``--latency``, ``--empty``, ``--tls`` when given)."""
     from revqb_sandbox.servers import SERVE_LATENCY_S, serve
 
@@ -39,7 +41,9 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
-    """The QBO-fidelity options of ``revqb sandbox serve`` (issue 15)."""
+    """The QBO-fidelity options of ``python -m revqb_sandbox serve`` (argparse, issue 15); ``revqb sandbox
+    serve`` declares them with click (``_app.py``). Goes once revqb_sandbox/__main__.py calls the click
+    command."""
     from revqb_sandbox.servers import SERVE_LATENCY_S
 
     serve.add_argument(
@@ -53,7 +57,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--tls-dir", default=None, help="where --tls writes ca.pem/server.pem (default: temp)")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: SimpleNamespace) -> int:
     """Sandboxes + SQLite: seed a billing cycle, run the whole graph through Dagster, reconcile."""
     from revqb_pipeline.entities import reconcile
     from revqb_pipeline.sync.reconcile import format_table
@@ -80,12 +84,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         partitions = activity_dates(settings, date(2000, 1, 1), date(2100, 1, 1))
         say(f"  {len(partitions)} day(s) with Rev.io activity to sync: {', '.join(partitions)}")
         with local_instance(workdir / "dagster_home") as inst:
-            report = run_partitions(partitions, instance=inst)
+            report = run_partitions(partitions, instance=inst, verbose=args.verbose)
             if stop.requested:
                 return stopped(stop, report)
             months = sorted({f"{day[:7]}-01" for day in partitions})
             say(f"  month-end revenue journals for {', '.join(m[:7] for m in months)}")
-            report.merge(run_partitions(months, job_name="month_end_revenue_job", instance=inst))
+            job = "month_end_revenue_job"
+            report.merge(run_partitions(months, job_name=job, instance=inst, verbose=args.verbose))
             if stop.requested:
                 return stopped(stop, report)
         results = reconcile(Runtime(settings))
@@ -93,6 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say(format_table(results))
         agrees = bool(report) and all(r.agrees for r in results)
         say("\nRev.io and QBO agree to the cent." if agrees else "\nRev.io and QBO DISAGREE (see above).")
+        say(f"totals: {report.totals()}")
         say(f"demo: {report.summary()}")
         if not all(r.agrees for r in results):
             return EXIT_FAILURE

@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from types import SimpleNamespace
 
-from revqb_pipeline.cli._common import EXIT_FAILURE, EXIT_OK, require, say, settings_or_exit
+from revqb_pipeline.cli._common import EXIT_FAILURE, EXIT_OK, err, require, say, settings_or_exit
 
 STATUSES = ("synced", "pending", "in_flight", "waiting", "failed", "quarantined", "voided")
 
 
-def cmd_reconcile(args: argparse.Namespace) -> int:
-    """Counts and totals per entity on both sides; exit 1 when they disagree."""
+def cmd_reconcile(args: SimpleNamespace) -> int:
+    """Counts and totals per entity on both sides; exit 1 when they disagree. ``--report`` / ``--csv`` also
+    write the reconciliation report (``revqb_pipeline/reports``): every difference by document, AR aging."""
     from revqb_pipeline.entities import reconcile
     from revqb_pipeline.sync.reconcile import format_table
     from revqb_pipeline.sync.runtime import Runtime
 
     settings = settings_or_exit()
     require(settings, db_must_exist=True)
-    results = reconcile(Runtime(settings), args.entity or None)
+    rt = Runtime(settings)
+    results = reconcile(rt, args.entity or None)
     if args.json:
         say(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         say(format_table(results))
+    if args.report or args.csv:
+        from revqb_pipeline.reports import build_report, write_report
+
+        report = build_report(rt, results=results, as_of=args.as_of)
+        for path in write_report(report, html=args.report, csv=args.csv):
+            (err if args.json else say)(f"wrote {path}")  # stdout stays JSON with --json
     return EXIT_OK if all(r.agrees for r in results) else EXIT_FAILURE
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: SimpleNamespace) -> int:
     """Ledger counts per source type and status, then the records that need attention."""
     from revqb_pipeline.sync.runtime import Runtime
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
-from revqb_pipeline.cli._common import EXIT_OK, UsageError, require, say, settings_or_exit
+from revqb_pipeline.cli._common import EXIT_OK, EXIT_RECORDS, UsageError, require, say, settings_or_exit
+from revqb_pipeline.cli._progress import DayProgress, RunProgress
 from revqb_pipeline.cli._runs import local_instance, run_partitions, stopped
 from revqb_pipeline.cli._signals import graceful_signals
 from revqb_pipeline.settings import RevqbSettings
@@ -29,13 +31,15 @@ def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]
     return sorted(d for d in days if d)
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
+def cmd_sync(args: SimpleNamespace) -> int:
     """Sync ``--partition`` days, else the active days from ``--since`` (or ``--days`` back) to ``--to``;
-    ``--days-per-run N`` runs them as ranges of up to N days (a backfill)."""
+    ``--days-per-run N`` runs them as ranges of up to N days (a backfill); ``--dry-run`` previews them."""
     end = args.to or date.today()
     start = args.since or end - timedelta(days=args.days)
     if not args.partition and start > end:
         raise UsageError(f"--since {start} is after --to {end}")
+    if args.json and not args.dry_run:
+        raise UsageError("--json goes with --dry-run (a sync prints lines)")
     settings = settings_or_exit()
     require(settings)
     with graceful_signals() as stop:
@@ -46,11 +50,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if not partitions:
             say("no Rev.io bills, payments or credits in that window; nothing to sync")
             return EXIT_OK
+        if args.dry_run:
+            return _dry_run(settings, partitions, as_json=args.json)
         with local_instance() as inst:
-            report = run_partitions(partitions, instance=inst, days_per_run=args.days_per_run)
+            report = run_partitions(
+                partitions, instance=inst, days_per_run=args.days_per_run, verbose=args.verbose
+            )
         if stop.requested:
             return stopped(stop, report)
         _alert_failures(settings)
+    say(f"totals: {report.totals()}")
     say(f"sync: {report.summary()}")
     return report.exit_code
 
@@ -63,3 +72,15 @@ def _alert_failures(settings: RevqbSettings) -> None:
 
     rt = Runtime(settings)
     alert_new_failures(rt.ledger, Notifier.from_os_env(rt.engine))
+
+
+def _dry_run(settings: RevqbSettings, days: list[str], as_json: bool) -> int:
+    """What a sync of ``days`` would post, nothing written (``sync/dry_run.py``); exit 3 when records would
+    be quarantined or a blocking check would stop a day, else 0."""
+    from revqb_pipeline import entities
+    from revqb_pipeline.sync.dry_run import dry_run
+
+    with RunProgress(len(days), 1, stderr=as_json) as progress:
+        summary = dry_run(settings, days, entities, progress=DayProgress(progress, days, "dry run"))
+    say(json.dumps(summary.as_dict(), indent=2, default=str) if as_json else summary.text())
+    return EXIT_RECORDS if summary.quarantined else EXIT_OK

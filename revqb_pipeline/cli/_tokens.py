@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
+from types import SimpleNamespace
 
 from revqb_pipeline.cli._common import EXIT_OK, require, say, settings_or_exit
 
 
-def cmd_tokens_rotate(args: argparse.Namespace) -> int:
+def cmd_tokens_rotate(args: SimpleNamespace) -> int:
     """Re-encrypt the stored QBO tokens with the first key of REVQB_TOKEN_KEY (after prepending a new key)."""
     from revqb_pipeline.staging.tokens import SqlTokenStore
     from revqb_pipeline.sync.runtime import engine_for

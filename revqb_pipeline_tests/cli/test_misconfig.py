@@ -203,7 +203,9 @@ def test_check_passes_with_settings_from_dotenv_and_the_env_wins(sb: Sandboxes, 
         assert line in out, out
     assert seconds < 15
     # the Dagster run of `revqb sync` (EnvVar resources) gets its settings from .env too
-    code, out, err, _ = run_cli(["sync", "--partition", "2026-01-01"], base_env(tmp_path), tmp_path)
+    code, out, err, _ = run_cli(
+        ["sync", "--partition", "2026-01-01", "--verbose"], base_env(tmp_path), tmp_path
+    )
     assert code == 0, out[-2000:] + err[-2000:]
     assert "quickbooks/invoices" in out and "created=" in out, out
     # a real environment variable wins over .env
