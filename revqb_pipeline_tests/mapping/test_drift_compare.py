@@ -148,3 +148,29 @@ def test_helpers() -> None:
     assert symbols_in(INVOICE) == ["revio-customer:5"]
     assert DriftConfig().policy_for("Invoice") == "report"
     assert DriftConfig(default="report", entities={"Invoice": "restore"}).policy_for("Invoice") == "restore"
+
+
+def test_journal_entry_lines_and_posting_types() -> None:
+    def line(amount: str, posting: str, account: str) -> dict:
+        detail = {"PostingType": posting, "AccountRef": {"value": account}}
+        return {
+            "DetailType": "JournalEntryLineDetail",
+            "Amount": Decimal(amount),
+            "JournalEntryLineDetail": detail,
+        }
+
+    head = {"DocNumber": "REVREC-2026-01", "TxnDate": "2026-01-31"}
+    posted = {
+        **head,
+        "Line": [line("10.00", "Debit", "account:Deferred"), line("10.00", "Credit", "account:Rev")],
+    }
+    doc = {
+        **head,
+        "Id": "9",
+        "TotalAmt": Decimal("10"),
+        "Line": [line("10", "Debit", "31"), line("10", "Credit", "40")],
+    }
+    assert compare("JournalEntry", posted, doc, {}) is None
+    doc["Line"] = [line("12", "Debit", "31"), line("12", "Credit", "40")]
+    found = compare("JournalEntry", posted, doc, {})
+    assert found is not None and [c.field for c in found.changes] == ["Line[1].Amount", "Line[2].Amount"]
