@@ -108,7 +108,8 @@ def test_project_definitions_schedule_the_month_end_job():
     graph = d.resolve_asset_graph()
     assert set(graph.get(SUMMARY).parent_keys) == set(DAILY_LOADS)
     schedule = d.resolve_schedule_def("month_end_revenue_job_schedule")
-    assert schedule.description and schedule.owners == ["team:finance-ops"]
+    assert schedule.description and schedule.metadata["owners"].value == "team:finance-ops"
+    assert job.metadata["owners"].value == "team:finance-ops"
     tick = datetime(2025, 7, 1, 6, 0, tzinfo=ZoneInfo(TIMEZONE))
     with dg.instance_for_test() as instance:
         with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as ctx:
