@@ -137,11 +137,13 @@ def test_compose_runs_postgres_code_server_webserver_and_daemon() -> None:
     assert cmd[:3] == ["dagster", "code-server", "start"]
     assert cmd[cmd.index("-m") + 1] == MODULE and cmd[cmd.index("--location-name") + 1] == LOCATION
     port = cmd[cmd.index("-p") + 1]
+    assert code["healthcheck"]["test"] == ["CMD", "dagster", "api", "grpc-health-check", "-p", port]
     for name in ("revqb-webserver", "revqb-daemon"):
         env = services[name]["environment"]
         assert env["REVQB_CODE_SERVER_HOST"] == "revqb-code" and env["REVQB_CODE_SERVER_PORT"] == port
         assert services[name]["command"][-1] == "/opt/dagster/dagster_home/workspace.yaml"
         assert set(PG_ENV) <= set(env) and env["DAGSTER_PG_HOST"] == "revqb-postgres"
+        assert services[name]["depends_on"]["revqb-code"] == {"condition": "service_healthy"}
     assert "REVQB_DB_URL" in code["environment"]
     assert code["environment"]["REVQB_DB_URL"].startswith("postgresql+psycopg2://")
     # The image carries the production instance and workspace where DAGSTER_HOME points.
