@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from revqb_pipeline.defs.automation.status import schedule_status
 from revqb_pipeline.defs.partitions import TIMEZONE, month_partitions
@@ -117,6 +118,7 @@ def test_project_definitions_schedule_the_month_end_job():
     assert [r.partition_key for r in data.run_requests or []] == ["2025-06-01"]
 
 
+@pytest.mark.slow
 def test_a_month_with_quiet_days_runs(tmp_path):
     """Only three days of March have daily loads (the rest were quiet, never materialized): the month's
     summary still runs, because the daily loads are deps, not inputs."""
