@@ -291,6 +291,9 @@ oauth_tokens = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     # sha256 fingerprint of the QBO_REFRESH_TOKEN that seeded the row (a new one re-seeds)
     sa.Column("seed_hash", sa.String(64)),
+    # SQLite's cross-process refresh lock (staging/tokens.py: SqlTokenStore.locked): epoch seconds + holder
+    sa.Column("refresh_lock_until", sa.Double),
+    sa.Column("refresh_lock_owner", sa.String(64)),
 )
 
 sync_cursors = sa.Table(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,8 @@ from revqb_pipeline.staging.db import oauth_tokens, utcnow, write_begin
 
 PREFIX = "fernet:"  # marks an encrypted value; anything else is a legacy plain-text row
 KEY_FILE_NAME = "token.key"
+REFRESH_LEASE_S = 180.0  # longer than a refresh with its retries (30 s timeout, 3 retries) may take
+LEASE_POLL_S = 0.05
 _TOKEN_COLUMNS = ("access_token", "refresh_token", "access_expires_at", "refresh_expires_at", "updated_at")
 
 
@@ -99,9 +102,12 @@ def seed_fingerprint(refresh_token: str) -> str:
 class SqlTokenStore:
     """Latest tokens per QBO realm; ``save`` is one atomic upsert so a rotated refresh token is never lost."""
 
-    def __init__(self, engine: Engine, token_key: str = "") -> None:
+    def __init__(
+        self, engine: Engine, token_key: str = "", *, refresh_lease_s: float = REFRESH_LEASE_S
+    ) -> None:
         self.engine = engine
         self._cipher = token_cipher(token_key, engine)
+        self.refresh_lease_s = refresh_lease_s
 
     def __repr__(self) -> str:
         return f"SqlTokenStore({self.engine.url.render_as_string(hide_password=True)})"
@@ -143,13 +149,53 @@ class SqlTokenStore:
 
     @contextmanager
     def locked(self, realm_id: str) -> Iterator[LockedTokens]:
-        """Hold the realm's token row until the block ends (``SELECT ... FOR UPDATE`` on PostgreSQL,
-        ``BEGIN IMMEDIATE`` on SQLite): one process at a time refreshes a realm, and the one after it reads
-        the rotated token instead of spending the old one. Saves inside the block commit with it."""
+        """Hold the realm's tokens until the block ends: one process at a time refreshes a realm, and the one
+        after it reads the rotated token instead of spending the old one.
+
+        PostgreSQL: ``SELECT ... FOR UPDATE`` of the realm's row; saves commit with the block. SQLite: a lease
+        on the row (``refresh_lock_until``, taken in a short ``BEGIN IMMEDIATE``), because holding SQLite's
+        write lock over the token endpoint's answer would stall every other writer of the database; a lease
+        left by a process that died expires after ``refresh_lease_s``.
+        """
+        if self.engine.dialect.name == "postgresql":
+            t = oauth_tokens
+            with write_begin(self.engine) as conn:
+                conn.execute(sa.select(t.c.realm_id).where(t.c.realm_id == realm_id).with_for_update())
+                yield LockedTokens(self, realm_id, conn)
+            return
+        owner = uuid.uuid4().hex
+        self._take_lease(realm_id, owner)
+        try:
+            yield LockedTokens(self, realm_id)
+        finally:
+            self._drop_lease(realm_id, owner)
+
+    def _take_lease(self, realm_id: str, owner: str) -> None:
+        """Wait until the realm's refresh lease is free or expired, then take it (no row: nothing to hold)."""
+        t = oauth_tokens
+        while True:
+            with write_begin(self.engine) as conn:
+                row = conn.execute(sa.select(t.c.refresh_lock_until).where(t.c.realm_id == realm_id)).first()
+                now = time.time()
+                if row is None:
+                    return
+                if row.refresh_lock_until is None or row.refresh_lock_until < now:
+                    conn.execute(
+                        t.update()
+                        .where(t.c.realm_id == realm_id)
+                        .values(refresh_lock_until=now + self.refresh_lease_s, refresh_lock_owner=owner)
+                    )
+                    return
+            time.sleep(LEASE_POLL_S)
+
+    def _drop_lease(self, realm_id: str, owner: str) -> None:
         t = oauth_tokens
         with write_begin(self.engine) as conn:
-            conn.execute(sa.select(t.c.realm_id).where(t.c.realm_id == realm_id).with_for_update())
-            yield LockedTokens(self, conn, realm_id)
+            conn.execute(
+                t.update()
+                .where(t.c.realm_id == realm_id, t.c.refresh_lock_owner == owner)
+                .values(refresh_lock_until=None, refresh_lock_owner=None)
+            )
 
     def _tokens_of(self, row: Any, realm_id: str) -> tuple[OAuthTokens, bool]:
         """The decrypted tokens of a row, and whether any value was stored in plain text."""
@@ -251,21 +297,27 @@ class SqlTokenStore:
 
 
 class LockedTokens:
-    """One realm's token row, held by :meth:`SqlTokenStore.locked` (reads and writes on its transaction)."""
+    """One realm's tokens while :meth:`SqlTokenStore.locked` holds them (on PostgreSQL: reads and writes on
+    the transaction that holds the row)."""
 
-    def __init__(self, store: SqlTokenStore, conn: Connection, realm_id: str) -> None:
+    def __init__(self, store: SqlTokenStore, realm_id: str, conn: Connection | None = None) -> None:
         self._store = store
         self._conn = conn
         self.realm_id = realm_id
 
     def load(self) -> OAuthTokens | None:
         """The tokens as they are now (read under the lock: a refresh by another process shows)."""
+        if self._conn is None:
+            return self._store.load(self.realm_id)
         t = oauth_tokens
         row = self._conn.execute(sa.select(t).where(t.c.realm_id == self.realm_id).with_for_update()).first()
         return None if row is None else self._store._tokens_of(row, self.realm_id)[0]
 
     def save(self, tokens: OAuthTokens) -> None:
-        """Store rotated tokens; committed when the lock is released."""
+        """Store rotated tokens (on PostgreSQL committed when the lock is released)."""
+        if self._conn is None:
+            self._store.save(self.realm_id, tokens)
+            return
         try:
             self._store._write_on(self._conn, self.realm_id, tokens)
         except sa.exc.StatementError as exc:
