@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill validate clean
+.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill validate clean browser compose-cli
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,22 @@ lint: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/dg check defs
 
-test: $(STAMP)
+# Debian's Chromium and its matching chromedriver, for the browser tests (revqb_pipeline_tests/ui).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
+
+# A compose CLI (Debian's docker-compose unless `docker compose` exists): the deploy tests run
+# `docker compose config` on deploy/docker-compose*.yaml (no Docker daemon needed).
+compose-cli:
+	@if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then :; else \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends docker-compose; fi
+
+test: $(STAMP) browser compose-cli
 	$(BIN)/ruff check .
 	$(MAKE) validate
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
