@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -164,18 +165,39 @@ def safe_db_url(url: str) -> str:
         return url.split(":", 1)[0] + ":..."
 
 
-def automation_on(env: Mapping[str, str] | None = None) -> bool:
-    """``REVQB_AUTOMATION`` (``on``/``off``, default off) from ``env``, else os.environ then ``.env``: read
-    alone at definitions load, so a malformed unrelated setting cannot break the code location."""
-    name = env_name("automation")
+def setting_text(field: str, env: Mapping[str, str] | None = None) -> str:
+    """One setting's raw text from ``env``, else os.environ then ``.env`` ("" when unset): read alone at
+    definitions load, so a malformed unrelated setting cannot break the code location."""
+    name = env_name(field)
     if env is not None:
-        return parse_flag(name, env.get(name, ""), False)
+        return env.get(name, "").strip()
     value = os.environ.get(name, "")
     if not value.strip() and Path(ENV_FILE).is_file():
         from dotenv import dotenv_values
 
         value = dotenv_values(ENV_FILE).get(name) or ""
-    return parse_flag(name, value, False)
+    return value.strip()
+
+
+def automation_on(env: Mapping[str, str] | None = None) -> bool:
+    """``REVQB_AUTOMATION`` (``on``/``off``, default off), read alone (:func:`setting_text`)."""
+    return parse_flag(env_name("automation"), setting_text("automation", env), False)
+
+
+def start_date_setting(env: Mapping[str, str] | None = None) -> str | None:
+    """``REVQB_START_DATE`` (the first daily partition) as ``YYYY-MM-DD``, or None when unset (then the
+    tenant's first Rev.io activity recorded in the staging DB applies, ``defs/partitions.py``); read alone
+    at definitions load (:func:`setting_text`), not a field: only the definitions use it. A value that is
+    not a date raises ValueError naming the variable."""
+    text = setting_text("start_date", env)
+    if not text:
+        return None
+    if len(text) == 10:
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"{env_name('start_date')}: {text!r} is not a date (YYYY-MM-DD)")
 
 
 def load_dotenv_into_environ(path: str | Path = ENV_FILE) -> list[str]:

@@ -31,6 +31,22 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     )
 
 
+def day_check_evaluation(
+    key: dg.AssetKey, outcome: CheckOutcome, day: str, blocking: bool
+) -> dg.AssetCheckEvaluation:
+    """One day's check outcome of a range run, as an evaluation of that day's partition (reported beside
+    the run's merged result, so each day's check history shows its own outcome)."""
+    return dg.AssetCheckEvaluation(
+        asset_key=key,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN if outcome.warn else dg.AssetCheckSeverity.ERROR,
+        metadata={**dagster_metadata(outcome.metadata), "range_run": True},
+        blocking=blocking,
+        partition=day,
+    )
+
+
 def merge_days(per_day: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """One run's metadata from each day's (a backfill range): numbers summed, the documents tables merged
     (first 50 over all days, totals summed), other tables and text kept per day under a ``**<day>**``

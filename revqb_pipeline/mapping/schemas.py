@@ -7,6 +7,7 @@ Frames: ``stg_charges`` rows (``ChargeLines``), built invoice payloads flattened
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -285,3 +286,66 @@ def validate_bill_totals(
     """Build the per-bill totals from an ``invoice_lines_frame`` and validate them with ``BillTotals``
     (lazy: raises ``pandera.errors.SchemaErrors`` listing every failing bill). Returns the totals frame."""
     return BillTotals.validate(bill_totals_from_lines(lines, bills, charges), lazy=True)
+
+
+# ----- column schemas of the staging tables (shown in the Dagster UI) ---------------------------------
+
+#: The pandera model whose checks hold for a staging table's rows (the rest: types and nullability only).
+STAGING_MODELS: dict[str, type[pa.DataFrameModel]] = {"stg_charges": ChargeLines}
+
+_PANDAS_TYPES = (
+    ("int", "Int64"),
+    ("bool", "boolean"),
+    ("datetime", "datetime64[ns, UTC]"),
+    ("timestamp", "datetime64[ns, UTC]"),
+)
+
+
+def _pandas_type(sql_type: str) -> str:
+    return next((pd_type for word, pd_type in _PANDAS_TYPES if word in sql_type.lower()), "str")
+
+
+def _column_description(name: str, primary_key: bool) -> str | None:
+    if primary_key:
+        return "Rev.io id (primary key)"
+    if name.endswith("_cents"):
+        return "integer cents"
+    if name == "partition_key":
+        return "bill-date partition (YYYY-MM-DD) that staged the row"
+    return None
+
+
+def _described(checks: Iterable[Any]) -> list[Any]:
+    """Copies of pandera checks; a custom one (its error is a sentence) is described "fails if <error>"."""
+    out = []
+    for chk in checks:
+        shown = copy.copy(chk)
+        if not shown.description and isinstance(shown.error, str) and " " in shown.error:  # a custom rule
+            shown.description = f"fails if {shown.error}"
+        out.append(shown)
+    return out
+
+
+def staging_schema(table: str, columns: Iterable[Any]) -> pa.DataFrameSchema:
+    """A pandera schema of staging table ``table`` from its columns (objects with ``name``, ``sql_type``,
+    ``nullable``, ``primary_key``: ``staging.columns.table_columns``), carrying the checks of its model in
+    :data:`STAGING_MODELS` (unique ids, non-negative amounts, amount = product + tax, ...)."""
+    model = STAGING_MODELS.get(table)
+    base = model.to_schema() if model is not None else None
+    out: dict[str, pa.Column] = {}
+    for col in columns:
+        known = base.columns.get(col.name) if base is not None else None
+        out[col.name] = pa.Column(
+            _pandas_type(col.sql_type),
+            checks=_described(known.checks) if known is not None else None,
+            nullable=col.nullable,
+            unique=col.primary_key or bool(known is not None and known.unique),
+            description=_column_description(col.name, col.primary_key),
+            name=col.name,
+        )
+    return pa.DataFrameSchema(
+        out,
+        checks=_described(base.checks) if base is not None else None,
+        name=table,
+        description=model.__doc__ if model is not None else f"{table} rows (integer cents)",
+    )

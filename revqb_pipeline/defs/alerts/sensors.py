@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from revqb_pipeline.defs._meta import DATA_ENG, FINANCE_OPS, OWNERS_METADATA, dagster_beta
 from revqb_pipeline.defs.alerts.resources import NotifierResource
 from revqb_pipeline.defs.automation.status import sensor_status
 from revqb_pipeline.defs.resources import StagingResource
@@ -11,13 +12,7 @@ from revqb_pipeline.sync.failures import alert_new_failures
 RUN_FAILURE_SUBJECT = "revqb: Dagster run failed"
 
 
-@dg.sensor(
-    name="failure_queue_alerts",
-    minimum_interval_seconds=120,
-    default_status=sensor_status(),
-    description="Alerts each newly quarantined (or stuck failed) ledger record once, across all sync types.",
-)
-def failure_queue_alerts(
+def _failure_queue_alerts(
     context: dg.SensorEvaluationContext, staging: StagingResource, notifier: NotifierResource
 ) -> dg.SkipReason:
     rt = staging.runtime()
@@ -27,6 +22,18 @@ def failure_queue_alerts(
     return dg.SkipReason(
         f"{result.sent} alert(s) sent, {result.logged} logged, {result.duplicates} already sent before"
     )
+
+
+with dagster_beta():  # owners= on sensors is beta in Dagster 1.13
+    failure_queue_alerts = dg.sensor(
+        name="failure_queue_alerts",
+        minimum_interval_seconds=120,
+        default_status=sensor_status(),
+        description=(
+            "Alerts each newly quarantined (or stuck failed) ledger record once, across all sync types."
+        ),
+        owners=[FINANCE_OPS],
+    )(_failure_queue_alerts)
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Alert:
@@ -60,6 +67,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Aler
     name="run_failure_alerts",
     default_status=sensor_status(),
     description="One alert per failed run, with a link to the run page (REVQB_DAGSTER_URL).",
+    metadata={OWNERS_METADATA: DATA_ENG},  # a run-status sensor takes no owners= in Dagster 1.13
 )
 def run_failure_alerts(
     context: dg.RunFailureSensorContext, staging: StagingResource, notifier: NotifierResource

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from revqb_pipeline.defs._meta import DATA_ENG, OWNERS_METADATA
+
 SYNC_GROUPS = ("revio", "staging", "quickbooks_mapping", "quickbooks")
 
 revqb_sync_job = dg.define_asset_job(
@@ -11,4 +13,5 @@ revqb_sync_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(*SYNC_GROUPS),
     description="Rev.io -> QuickBooks for one bill date: blocking checks stop the load in the same run.",
     tags={"revqb/kind": "sync"},
+    metadata={OWNERS_METADATA: DATA_ENG},  # owners= on a job warns (beta) whenever it is resolved
 )

@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
+from revqb_pipeline.defs._meta import FINANCE_OPS, OWNERS_METADATA, dagster_beta
 from revqb_pipeline.defs._results import dagster_metadata
 from revqb_pipeline.defs.alerts.resources import NotifierResource
 from revqb_pipeline.defs.automation.status import schedule_status
@@ -22,6 +23,7 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, 
     pool="qbo_api",
     retry_policy=RETRY,
     kinds={"python"},
+    owners=[FINANCE_OPS],
     description=(
         "Rev.io dunning / suspension / collections state of every account, shown as a status line in the "
         "QBO customer's Notes; one alert per transition."
@@ -42,17 +44,26 @@ def customer_collection_status(
     return dg.MaterializeResult(metadata=dagster_metadata(result.metadata))
 
 
-customer_status_job = dg.define_asset_job(
-    "customer_status_job",
-    selection=dg.AssetSelection.assets(STATUS_KEY),
-    description="Rev.io account status (dunning, suspension, collections) -> QBO customer notes + alerts.",
-    tags={"revqb/kind": "dunning"},
-)
+with dagster_beta():  # owners= on schedules is beta in Dagster 1.13
+    customer_status_job = dg.define_asset_job(
+        "customer_status_job",
+        selection=dg.AssetSelection.assets(STATUS_KEY),
+        description=(
+            "Rev.io account status (dunning, suspension, collections) -> QBO customer notes + alerts."
+        ),
+        tags={"revqb/kind": "dunning"},
+        metadata={OWNERS_METADATA: FINANCE_OPS},  # owners= on a job warns (beta) whenever it is resolved
+    )
 
-customer_status_schedule = dg.ScheduleDefinition(
-    name="customer_status_hourly",
-    job=customer_status_job,
-    cron_schedule=os.environ.get("REVQB_DUNNING_CRON", "17 * * * *"),
-    execution_timezone=TIMEZONE,
-    default_status=schedule_status(),
-)
+    customer_status_schedule = dg.ScheduleDefinition(
+        name="customer_status_hourly",
+        job=customer_status_job,
+        cron_schedule=os.environ.get("REVQB_DUNNING_CRON", "17 * * * *"),
+        execution_timezone=TIMEZONE,
+        default_status=schedule_status(),
+        description=(
+            "Runs customer_status_job (Rev.io collection state -> QBO customer notes, one alert per "
+            "transition) on REVQB_DUNNING_CRON (default hourly at :17) in the partitions' timezone."
+        ),
+        owners=[FINANCE_OPS],
+    )

@@ -7,6 +7,10 @@ pool and retry policy. A backfill range runs the step day after day (all days' i
 payments, as the asset order goes: a payment still finds the earlier day's invoice); each check is
 reported once for the range, failed if it failed on any day (the failing days named), so a blocking
 check failing on one day stops the loads of the whole run and nothing of that day is posted.
+
+Checks are partitioned like their asset: a one-day run's result carries its partition; a range run's merged
+result has none (Dagster gives a range step no single partition), so each day's own outcome is also
+reported as a runless evaluation of that day's partition (metadata ``range_run``).
 """
 
 from typing import Any
@@ -14,7 +18,14 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs._results import check_result, dagster_metadata, merge_checks, merge_days
+from revqb_pipeline.defs._meta import FINANCE_OPS, dagster_beta
+from revqb_pipeline.defs._results import (
+    check_result,
+    dagster_metadata,
+    day_check_evaluation,
+    merge_checks,
+    merge_days,
+)
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.entities import STEPS
@@ -25,6 +36,7 @@ MAPPING: dict[str, Any] = {
     "group_name": "quickbooks_mapping",
     "partitions_def": bill_date_partitions,
     "backfill_policy": daily_backfill,
+    "owners": [FINANCE_OPS],
 }
 LOAD: dict[str, Any] = {
     "group_name": "quickbooks",
@@ -33,16 +45,25 @@ LOAD: dict[str, Any] = {
     "pool": "qbo_api",
     "retry_policy": RETRY,
     "kinds": {"python"},
+    "owners": [FINANCE_OPS],
 }
 
 
 def step_asset(step: Step) -> dg.AssetsDefinition:
     """``quickbooks/<step.name>`` running ``step.run`` on each day of the run (one, or a backfill range)."""
     key = dg.AssetKey(["quickbooks", step.name])
-    checks = [
-        dg.AssetCheckSpec(c.name, asset=key, blocking=c.blocking, description=c.description)
-        for c in step.checks
-    ]
+    blocking = {c.name: c.blocking for c in step.checks}
+    with dagster_beta():  # a check spec's partitions_def is a preview in 1.13: results carry the partition
+        checks = [
+            dg.AssetCheckSpec(
+                c.name,
+                asset=key,
+                blocking=c.blocking,
+                description=c.description,
+                partitions_def=bill_date_partitions,
+            )
+            for c in step.checks
+        ]
 
     @dg.asset(
         key=key,
@@ -60,6 +81,11 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(
             metadata=dagster_metadata(merge_days([(d, r.metadata) for d, r in results]))
         )
+        if len(results) > 1:  # a range run: each day's outcome on its own partition, then the merged one
+            for day, r in results:
+                for outcome in r.checks:
+                    evaluation = day_check_evaluation(key, outcome, day, blocking[outcome.name])
+                    context.instance.report_runless_asset_event(evaluation)
         for outcome in merge_checks([(d, r.checks) for d, r in results]):
             yield check_result(outcome)
 

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
+from revqb_pipeline.defs._meta import DATA_ENG
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, day_window, run_days
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets, extract_gates
@@ -24,6 +25,7 @@ COMMON: dict[str, Any] = {
     "pool": "revio_api",
     "retry_policy": RETRY,
     "kinds": {"python"},
+    "owners": [DATA_ENG],
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
+from revqb_pipeline.defs._meta import DATA_ENG, staging_column_schema
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets
@@ -22,6 +23,7 @@ COMMON: dict[str, Any] = {
     "partitions_def": bill_date_partitions,
     "backfill_policy": daily_backfill,
     "kinds": {"sql"},
+    "owners": [DATA_ENG],
 }
 
 
@@ -43,7 +45,9 @@ def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition
         key_prefix="staging",
         ins={"extracted": dg.AssetIn(key=["revio", name])},
         deps=[dg.AssetKey(["staging", d]) for s in specs for d in s.stage_deps],
-        description=f"Rev.io {name} normalized into {tables}; malformed records quarantined with the reason.",
+        description=f"Rev.io {name} normalized into {tables} (integer cents, one row per record); malformed "
+        "records quarantined with the reason. Columns: the staging table's, with its pandera checks.",
+        metadata={"dagster/column_schema": staging_column_schema(*(s.staging_table for s in specs))},
         **COMMON,
     )
     @fail_fast
