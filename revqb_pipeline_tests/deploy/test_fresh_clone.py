@@ -74,6 +74,18 @@ def test_dg_check_and_list_defs_from_a_fresh_clone(clone: Path) -> None:
     assert EXPECTED_ASSETS <= keys, sorted(keys)
     assert defs["jobs"] and defs["schedules"] and defs["sensors"] and defs["asset_checks"]
 
+    # The classic entry point reads the same instance (it is superseded by dg, so it warns about that).
+    validate = subprocess.run(
+        [str(DG.with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=clone,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "All code locations passed validation." in validate.stderr + validate.stdout
+
     # The instance is the top-level dagster.yaml's, relative to the clone; no temporary home is left.
     assert (clone / ".revqb" / "dagster_home" / "history" / "runs.db").exists()
     assert not list(clone.glob(".tmp_dagster_home_*"))
