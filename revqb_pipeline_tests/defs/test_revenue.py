@@ -138,4 +138,4 @@ def test_a_month_with_quiet_days_runs(tmp_path):
         [mat] = result.asset_materializations_for_node("revenue__summary")
         assert mat.partition == "2025-03-01"
         [check] = result.get_asset_check_evaluations()
-        assert check.passed
+        assert check.passed and check.partition == "2025-03-01"  # attached to its month

@@ -173,6 +173,7 @@ def test_month_end_run_attaches_the_report(synced: Pipeline) -> None:
         dg.AssetCheckKey(REPORT, REPORT_CHECK), limit=1
     )
     assert records and records[0].evaluation and records[0].evaluation.passed
+    assert records[0].evaluation.partition == "2026-01-01"  # the check result is attached to its month
 
 
 def test_an_invoice_deleted_in_qbo_is_one_difference_row(synced: Pipeline) -> None:
