@@ -151,6 +151,8 @@ def test_compose_runs_postgres_code_server_webserver_and_daemon() -> None:
     assert "FROM python:3.11-slim" in dockerfile
     assert "DAGSTER_HOME=/opt/dagster/dagster_home" in dockerfile
     assert "COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/dagster_home/" in dockerfile
+    # load_from_defs_folder needs pyproject.toml beside the package: an editable install keeps it there.
+    assert "pip install --no-deps -e ." in dockerfile
 
 
 def _compose_cli() -> list[str] | None:
