@@ -7,12 +7,12 @@ loaded from them (the summary reads the staging tables), so a quiet day the sync
 not fail the month, and each month still runs on its own (backfills of past months in any order).
 """
 
-import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
+from revqb_pipeline.defs._meta import FINANCE_OPS, dagster_beta
 from revqb_pipeline.defs._results import check_result, dagster_metadata
 from revqb_pipeline.defs.partitions import month_partitions
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
@@ -22,7 +22,7 @@ from revqb_pipeline.entities.journals.steps import post, summarize
 from revqb_pipeline.reports.month_end import month_end_report
 
 GROUP = "revenue"
-OWNERS = ["team:finance-ops"]
+OWNERS = [FINANCE_OPS]
 SUMMARY = dg.AssetKey(["revenue", "summary"])
 JOURNAL = dg.AssetKey(["quickbooks", "revenue_journal"])
 REPORT = dg.AssetKey(["revenue", "reconciliation_report"])
@@ -31,8 +31,7 @@ REPORT_CHECK = "rev_io_and_qbo_agree"
 DAILY_LOADS = tuple(dg.AssetKey(["quickbooks", name]) for name in ("invoices", "payments", "credit_memos"))
 #: Every day of the month; days before the daily partitions start (a first month beginning mid-month) are
 #: skipped, not an error. The flag is beta in Dagster 1.13: its warning is not ours to show.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
+with dagster_beta():
     DAYS_OF_MONTH = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
 
@@ -41,9 +40,7 @@ def monthly_check(
 ) -> dg.AssetCheckSpec:
     """A check partitioned by month like its asset, so each result is attached to its month (a check
     spec's ``partitions_def`` is a preview in Dagster 1.13: its warning is not ours to show)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        warnings.simplefilter("ignore", dg.BetaWarning)
+    with dagster_beta():
         return dg.AssetCheckSpec(
             name, asset=asset, blocking=blocking, description=description, partitions_def=month_partitions
         )
