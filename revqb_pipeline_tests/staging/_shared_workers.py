@@ -11,9 +11,10 @@ from revqb_pipeline.clients.errors import ApiError
 from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.clients.ratelimit import QBORateLimiter, RateLimiter
+from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.models.tokens import MemoryTokenStore, OAuthTokens
 from revqb_pipeline.staging.db import make_engine
-from revqb_pipeline.staging.limits import DbRateLimiter
+from revqb_pipeline.staging.limits import DbRateLimiter, db_revio_limiter
 from revqb_pipeline.staging.tokens import SqlTokenStore
 
 
@@ -84,3 +85,49 @@ def refresh_token(
         results.put(("error", f"{type(exc).__name__}: {exc}", oauth.refresh_count))
     finally:
         oauth.close()
+
+
+@dataclass(frozen=True)
+class RevioPlan:
+    """``threads`` x ``calls`` Rev.io reads of one tenant from one process, through the DB limiter."""
+
+    url: str
+    client_code: str
+    login: str
+    password: str
+    subscription_key: str
+    db_url: str
+    limits: dict[str, Any]
+    threads: int
+    calls: int
+
+
+def send_revio_load(plan: RevioPlan, barrier: Any, results: Any) -> None:
+    """Read pages through the tenant's shared limiter; put ``(ok, [error kinds])`` on ``results``."""
+    limiter = db_revio_limiter(make_engine(plan.db_url), plan.url, plan.client_code, **plan.limits)
+    client = RevioClient(
+        plan.url, plan.client_code, plan.login, plan.password, plan.subscription_key,
+        max_retries=0, limiter=limiter,
+    )  # fmt: skip
+    ok, errors = 0, []
+    lock = threading.Lock()
+
+    def thread() -> None:
+        nonlocal ok
+        for _ in range(plan.calls):
+            try:
+                client.get_json("/Customers", {"search.page_size": "1"})
+                with lock:
+                    ok += 1
+            except ApiError as exc:
+                with lock:
+                    errors.append(type(exc).__name__)
+
+    barrier.wait(timeout=60)
+    workers = [threading.Thread(target=thread) for _ in range(plan.threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    client.close()
+    results.put((ok, errors))

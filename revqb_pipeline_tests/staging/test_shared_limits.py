@@ -23,10 +23,18 @@ from revqb_pipeline.models.tokens import MemoryTokenStore
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.limits import DbRateLimiter
 from revqb_pipeline.staging.tokens import SqlTokenStore
-from revqb_pipeline_tests.staging._shared_workers import LoadPlan, refresh_token, send_load
+from revqb_pipeline_tests.staging._shared_workers import (
+    LoadPlan,
+    RevioPlan,
+    refresh_token,
+    send_load,
+    send_revio_load,
+)
 from revqb_sandbox.harness import ServedApp, serve_app
 from revqb_sandbox.qbo.app import create_app
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
+from revqb_sandbox.revio.app import create_app as create_revio_app
+from revqb_sandbox.revio.settings import RevioSandboxSettings
 
 pytestmark = pytest.mark.slow
 
@@ -72,8 +80,13 @@ def _run_load(served: ServedApp, settings: QBOSandboxSettings, token: str, db_ur
     plan = LoadPlan(
         served.url, settings.realm_id, token, db_url, {**LIMITS, "time_scale": TIME_SCALE}, THREADS, CALLS
     )
-    barrier, results = SPAWN.Barrier(PROCESSES), SPAWN.Queue()
-    procs = [SPAWN.Process(target=send_load, args=(plan, barrier, results)) for _ in range(PROCESSES)]
+    return _spawn(send_load, plan, PROCESSES)
+
+
+def _spawn(target: Any, plan: Any, processes: int) -> list[Any]:
+    """Run ``target(plan, barrier, results)`` in ``processes`` spawned processes; their results."""
+    barrier, results = SPAWN.Barrier(processes), SPAWN.Queue()
+    procs = [SPAWN.Process(target=target, args=(plan, barrier, results)) for _ in range(processes)]
     for p in procs:
         p.start()
     try:
@@ -109,6 +122,26 @@ def test_processes_sharing_the_db_limiter_stay_inside_the_realm_limits(
     # the run pressed against the limits (else the test would prove nothing)
     assert stats["peak_per_minute"] >= LIMITS["per_minute"] - 5, stats
     assert stats["peak_batches_per_minute"] == LIMITS["batch_per_minute"], stats
+
+
+def test_processes_sharing_a_revio_tenant_stay_inside_its_minute_window(sqlite_url: str) -> None:
+    per_minute, time_scale = 20, 0.05  # 20 calls per 3 s; 3 processes x 2 threads x 10 calls = 60 calls
+    settings = RevioSandboxSettings(customers=3, months=1, rate_per_minute=per_minute, time_scale=time_scale)
+    served = serve_app(create_revio_app(settings))
+    try:
+        create_schema(make_engine(sqlite_url))
+        s = served.app.state.sandbox.settings
+        limits = {"per_minute": per_minute, "time_scale": time_scale}
+        plan = RevioPlan(
+            served.url, s.client_code, s.login, s.password, s.subscription_key, sqlite_url, limits, 2, 10
+        )
+        results = _spawn(send_revio_load, plan, 3)
+        assert [r for r in results] == [(20, [])] * 3
+        stats = httpx.get(f"{served.url}/_admin/summary").json()["rate_limit"]
+        assert stats["throttled_429"] == 0 and stats["admitted"] == 60, stats
+        assert stats["peak_per_minute"] == per_minute, stats  # pressed against, never over
+    finally:
+        served.stop()
 
 
 def test_the_same_load_with_per_process_limiters_is_throttled(

@@ -133,6 +133,18 @@ class RateLimiter:
         self.minute_s, self.day_s = 60.0 * time_scale, 86400.0 * time_scale
         self.lock = threading.Lock()
         self.windows: dict[str, list[float]] = {}
+        self.admitted = 0  # counters over every key (``GET /_admin/summary``: rate_limit)
+        self.throttled_429 = 0
+        self.peak_per_minute = 0
+
+    def stats(self) -> dict[str, int]:
+        """Calls admitted, 429s sent, and the most calls admitted within one minute window."""
+        with self.lock:
+            return {
+                "admitted": self.admitted,
+                "throttled_429": self.throttled_429,
+                "peak_per_minute": self.peak_per_minute,
+            }
 
     def check(self, key: str) -> tuple[int, int] | None:
         """None if allowed, else (status, seconds to wait)."""
@@ -146,9 +158,12 @@ class RateLimiter:
             if w[3] >= self.per_day:
                 return 403, max(1, math.ceil(w[2] + self.day_s - now))
             if w[1] >= self.per_minute:
+                self.throttled_429 += 1
                 return 429, max(1, math.ceil(w[0] + self.minute_s - now))
             w[1] += 1
             w[3] += 1
+            self.admitted += 1
+            self.peak_per_minute = max(self.peak_per_minute, w[1])
             return None
 
 
@@ -392,6 +407,7 @@ class RevioSandbox:
             "ok": True,
             "now": fmt(self.clock.now()),
             **self.state.summary(),
+            "rate_limit": self.limiter.stats(),
             "webhooks": {
                 "receivers": len(self.hub.receivers),
                 "subscriptions": len(self.hub.subscriptions),
