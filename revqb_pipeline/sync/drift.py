@@ -188,12 +188,9 @@ def posted_documents(
 def resolve_symbols(ledger: Ledger, bodies: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """``revio-customer:12`` -> the QBO id of its synced ledger row, for every ledger-backed symbol the
     bodies name (one batched read per source type)."""
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for body in bodies:
-        for value in symbols_in(body):
-            wanted[value].add(value)
+    wanted = {value for body in bodies for value in symbols_in(body)}
     by_type: dict[str, dict[str, str]] = defaultdict(dict)  # source_type -> key -> symbol
-    for value in wanted:
+    for value in sorted(wanted):
         symbol = next((s for s in SYMBOLS if s.source_type and value.startswith(s.prefix)), None)
         if symbol is not None and symbol.source_type:
             by_type[symbol.source_type][value[len(symbol.prefix) :]] = value
@@ -253,7 +250,7 @@ def detect_drift(
     for entity, qbo_ids in sorted(by_entity.items()):
         posted = posted_documents(ledger, store, entity, qbo_ids)
         to_read = sorted(i for i in unread.get(entity, set()) if i in posted)
-        current = {**{i: docs.get((entity, i)) for i in qbo_ids if (entity, i) in docs}}
+        current = {i: docs[(entity, i)] for i in qbo_ids if (entity, i) in docs}
         current.update(_read_current(qbo, entity, to_read))
         for qbo_id, p in sorted(posted.items()):
             doc = current.get(qbo_id)
