@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -70,19 +71,23 @@ class StagingResource(dg.ConfigurableResource):
     """The staging database (SQLite file by default, PostgreSQL by URL), the mapping file and the key that
     encrypts OAuth tokens at rest (REVQB_TOKEN_KEY).
 
-    ``dry_run`` (run config ``resources: {staging: {config: {dry_run: true}}}``): every step of the run
-    works on a scratch copy of the staging DB (one per run) with QBO and Rev.io writes withheld; the load
-    steps report what they would post. Dagster still records the run's materializations (the partitions
-    then show as materialized): to preview without that, launch ``revqb_dry_run_job`` instead."""
+    A run tagged ``revqb/dry_run=true`` is a dry run: every step of it works on a scratch copy of the staging
+    DB (one per run) with QBO and Rev.io writes withheld, and the load steps report what they would post.
+    A tag, not resource config: run config given for a resource replaces its whole configuration, so a
+    ``dry_run`` config field would silently drop the EnvVar-configured database URL and credentials. Dagster
+    still records such a run's materializations (the partitions then show as materialized): to preview
+    without that, launch ``revqb_dry_run_job`` instead."""
 
     db_url: str = DEFAULT_DB_URL
     mapping_file: str = ""
     token_key: str = ""
-    dry_run: bool = False
     _run_id: str | None = PrivateAttr(default=None)
+    _dry_run: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._run_id = context.run.run_id if context.run is not None else None
+        run = context.run
+        self._run_id = run.run_id if run is not None else None
+        self._dry_run = run is not None and is_dry_run(run.tags)
 
     def settings(self, revio: RevioResource | None = None, qbo: QBOResource | None = None) -> RevqbSettings:
         """RevqbSettings from these resources only (never from the process environment)."""
@@ -128,11 +133,20 @@ class StagingResource(dg.ConfigurableResource):
         settings = self.settings(revio, qbo)
         rt = (
             DryRunRuntime(settings, scratch_path=dry_run_scratch(self._run_id))
-            if self.dry_run
+            if self._dry_run
             else Runtime(settings)
         )
         ready(rt, need_revio=revio is not None, need_qbo=qbo is not None)
         return rt
+
+
+#: The run tag that makes a run of any job a dry run (``revqb/dry_run=true``).
+DRY_RUN_TAG = "revqb/dry_run"
+
+
+def is_dry_run(tags: Mapping[str, str]) -> bool:
+    """Whether run ``tags`` ask for a dry run (``revqb/dry_run`` = true / 1 / yes / on)."""
+    return str(tags.get(DRY_RUN_TAG, "")).strip().lower() in ("true", "1", "yes", "on")
 
 
 #: Scratch copies of dry runs older than this are deleted when a new one starts.

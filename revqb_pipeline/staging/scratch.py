@@ -1,8 +1,8 @@
 """A scratch copy of the staging database: what a dry run stages, queues and records, instead of the real one.
 
 The copy is a SQLite file holding every table registered on the schema's metadata (staging tables,
-payloads, the ledger and its events, cursors, ...) except the OAuth tokens, whichever backend the source
-is (SQLite or PostgreSQL). The source is only read.
+payloads, the ledger and its events, cursors, ...) except the OAuth tokens and the rate-limit state,
+whichever backend the source is (SQLite or PostgreSQL). The source is only read.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from revqb_pipeline.staging.db import create_schema, make_engine, metadata, oauth_tokens
 
 COPY_CHUNK = 5_000
-#: Tables never copied: the encrypted OAuth tokens stay in the real database only.
-NOT_COPIED = frozenset({oauth_tokens.name})
+#: Tables never copied: the encrypted OAuth tokens and the shared QBO rate-limit windows stay in the real
+#: database only (a dry run's reads still count against QBO's limits there).
+NOT_COPIED = frozenset({oauth_tokens.name, "rate_limit_buckets", "rate_limit_slots"})
 
 
 def scratch_copy(source: Engine, path: Path) -> Engine:

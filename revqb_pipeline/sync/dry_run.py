@@ -330,6 +330,7 @@ class EntityPreview:
     actions: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
     unchanged: int = 0
     waiting: int = 0
+    monetary: bool = True  # False for documents without an amount (customers)
 
     def add(self, action: str, count: int, amount: Decimal) -> None:
         c, a = self.actions.get(action, (0, Decimal(0)))
@@ -395,7 +396,10 @@ class DryRunSummary:
         heads = ("would create", "would update", "would void", "quarantined")
         rows = [("entity", *heads, "linked", "unchanged", "waiting")]
         for name, e in self.entities.items():
-            cells = [f"{e.count(a):,}  {dollars(e.amount(a))}" for a in cols]
+            cells = [
+                f"{e.count(a):,}" + (f"  {dollars(e.amount(a))}" if e.count(a) and e.monetary else "")
+                for a in cols
+            ]
             failed = f" (+{e.count('failed')} failed)" if e.count("failed") else ""
             rows.append(
                 (name, *cells, f"{e.count('linked'):,}", f"{e.unchanged:,}", f"{e.waiting:,}{failed}")
@@ -564,6 +568,9 @@ def _add_load(summary: DryRunSummary, step: str, metadata: Mapping[str, Any]) ->
         prefix = key.removesuffix("would_post_totals").rstrip("_")
         name = f"{step} ({prefix.replace('_', ' ')}s)" if prefix else step
         preview = summary.entities.setdefault(name, EntityPreview(name))
+        table = metadata.get(f"{prefix}_would_post" if prefix else "would_post")
+        if isinstance(table, Documents) and all(_entity_of_row(r) in NO_AMOUNT for r in table.rows):
+            preview.monetary = False
         for action in DOCUMENT_ACTIONS:
             if action in value.totals:
                 preview.add(action, *value.totals[action])
@@ -573,3 +580,13 @@ def _add_load(summary: DryRunSummary, step: str, metadata: Mapping[str, Any]) ->
     if not any(isinstance(v, Documents) for v in metadata.values()):
         summary.entities[step].unchanged += int(metadata.get("unchanged", 0) or 0)
         summary.entities[step].waiting += int(metadata.get("waiting", 0) or 0)
+
+
+#: QBO entities whose documents carry no amount (a dry run shows no dollars for them).
+NO_AMOUNT = frozenset({"Customer", *REFERENCE_ENTITIES})
+
+
+def _entity_of_row(row: str) -> str:
+    """The QBO entity of a documents-table row (``| 42 | created | Invoice 7 | ...``)."""
+    cells = row.split(" | ")
+    return cells[2].split(" ")[0] if len(cells) > 2 else ""

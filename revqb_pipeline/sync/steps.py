@@ -7,6 +7,7 @@ into markdown metadata), so entity code never imports Dagster.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -79,7 +80,7 @@ class _DryRunLabelled:
 
     def __init__(self, fn: StepFn, load: bool) -> None:
         self.fn, self.load = fn, load
-        self.__doc__ = fn.__doc__
+        functools.update_wrapper(self, fn)  # name, docstring and module of the step function
 
     def __call__(self, rt: Runtime, partition_key: str) -> StepResult:
         result = self.fn(rt, partition_key)
