@@ -63,7 +63,8 @@ def _ensure(
         created = rows[0]
     existing[name.casefold()] = created
     refs.created.append(f"{entity} {name}")
-    log.info("created %s %r in QBO (Id %s)", entity, name, created["Id"])
+    verb = "dry run: would create" if getattr(qbo, "dry_run", False) else "created"
+    log.info("%s %s %r in QBO (Id %s)", verb, entity, name, created["Id"])
     return str(created["Id"])
 
 
@@ -88,7 +89,10 @@ def _enforce_item(
     item.update(updated)
     note = f"Item {item['Name']}: income account {current or '-'} -> {account_name} ({account_id})"
     refs.corrected.append(note)
-    log.warning("corrected QBO %s to follow the mapping file", note)
+    if getattr(qbo, "dry_run", False):
+        log.info("dry run: would correct QBO %s to follow the mapping file", note)
+    else:
+        log.warning("corrected QBO %s to follow the mapping file", note)
 
 
 def _escape(value: str) -> str:
