@@ -24,6 +24,7 @@ from revqb_pipeline.sync.steps import Documents, Step, StepResult, dry_run_metad
 from revqb_pipeline.sync.writeback import INVOICE_ID_FIELD
 from revqb_pipeline.sync.writer import WriteReport
 from revqb_pipeline_tests._harness import Pipeline, pipeline
+from revqb_pipeline_tests._mappings import DEFAULT_YAML
 
 LOADS = {"customers": "Customer", "invoices": "Invoice", "payments": "Payment", "credit_memos": "CreditMemo"}
 #: Not the ledger nor staging: the OAuth tokens (any run may refresh them; a rotated token must be kept) and
@@ -289,3 +290,27 @@ def _naive(tables: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any
 def _count(engine: sa.Engine, table: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())
+
+
+@pytest.mark.slow
+def test_a_dry_run_names_the_days_a_blocking_check_would_stop(sqlite_url: str, tmp_path) -> None:
+    """Recurring revenue mapped to a tax item: the invoice lines check (blocking) fails on the billing
+    days; the dry run lists those days as blocked and previews no invoice of them, as a run posts none."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        DEFAULT_YAML.replace(
+            '{charge_kind: recurring, item: "Telecom Services"}', '{charge_kind: recurring, item: "E911 Fee"}'
+        ),
+        encoding="utf-8",
+    )
+    with pipeline(sqlite_url, tmp_path, customers=3, seed=5) as p:
+        days = p.partitions()
+        bill_days = {str(b["created_date"])[:10] for b in p.revio().iter_records("Bills")} & set(days)
+        assert bill_days
+        settings = p.settings().model_copy(update={"mapping_file": str(bad)})
+        summary = dry_run(settings, days, entities)
+        assert set(summary.blocked) == bill_days
+        assert all(checks == ["invoice_lines_valid"] for checks in summary.blocked.values())
+        assert summary.entities["invoices"].count("created") == 0 and summary.quarantined >= len(bill_days)
+        assert "blocked by failed check invoice_lines_valid" in summary.text()
+        assert realm_stats(p).get("writes", 0) == 0
