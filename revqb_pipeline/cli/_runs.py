@@ -162,12 +162,15 @@ def run_partitions(
     from revqb_pipeline.definitions import defs
 
     logging.getLogger("dagster").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)  # Dagster's API notes, not the user's concern
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     job = defs().resolve_job_def(job_name)
     runs = range_runs(partitions, days_per_run)
     report = SyncReport()
-    with RunProgress(len(runs), len(job.nodes_in_topological_order), verbose) as progress:
+    with (
+        warnings.catch_warnings(),
+        RunProgress(len(runs), len(job.nodes_in_topological_order), verbose) as progress,
+    ):
+        for notice in (dg.BetaWarning, dg.PreviewWarning):  # Dagster's API notes, not the user's concern
+            warnings.simplefilter("ignore", notice)
         console = quiet_console() if STOP.active else dg.colored_console_logger
         job = job.with_logger_defs({"console": console, "revqb_progress": progress_logger(progress.on_event)})
         if STOP.active:

@@ -25,7 +25,6 @@ import httpx
 import pytest
 
 from revqb_pipeline.cli import main
-from revqb_pipeline.reports import COLUMNS
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_sandbox.servers import Sandboxes, sandboxes
@@ -201,6 +200,8 @@ def test_dry_run_writes_nothing_then_the_sync_posts_what_it_listed(
 def test_reconcile_writes_the_report_and_the_csv(
     in_process: tuple[Sandboxes, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from revqb_pipeline.reports import COLUMNS
+
     assert main(["sync", "--partition", DAY]) == 0
     capsys.readouterr()
     entities = ["--entity", "customers", "--entity", "invoices", "--entity", "taxes"]
