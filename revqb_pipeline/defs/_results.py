@@ -34,8 +34,8 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
 def day_check_evaluation(
     key: dg.AssetKey, outcome: CheckOutcome, day: str, blocking: bool
 ) -> dg.AssetCheckEvaluation:
-    """One day's check outcome of a range run, as an evaluation of that day's partition (reported beside
-    the run's merged result, so each day's check history shows its own outcome)."""
+    """One day's check outcome of a range run, as the evaluation of that day's partition (logged in the run
+    beside its merged result, so each day's check history shows its own outcome)."""
     return dg.AssetCheckEvaluation(
         asset_key=key,
         check_name=outcome.name,

@@ -262,10 +262,13 @@ def test_a_blocking_check_failing_on_one_day_of_a_range_posts_nothing_of_that_da
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
         result = job.execute_in_process(tags=tags, instance=p.instance, raise_on_error=False)
         assert not result.success
-        check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "invoice_lines_valid")
+        lines = [c for c in result.get_asset_check_evaluations() if c.check_name == "invoice_lines_valid"]
+        check = next(c for c in lines if c.partition is None)  # the run's merged result (it gates the loads)
         assert not check.passed
         failed_days = str(check.metadata["failed_days"].value).split(", ")
         assert failed_days and set(failed_days) <= set(bill_days)
+        # each day's own outcome on its partition (issue 16): exactly the failing days failed
+        assert {c.partition for c in lines if c.partition and not c.passed} == set(failed_days)
         assert check.metadata["days_checked"].value == len(
             bill_date_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
         )

@@ -10,7 +10,8 @@ check failing on one day stops the loads of the whole run and nothing of that da
 
 Checks are partitioned like their asset: a one-day run's result carries its partition; a range run's merged
 result has none (Dagster gives a range step no single partition), so each day's own outcome is also
-reported as a runless evaluation of that day's partition (metadata ``range_run``).
+logged in the run as the evaluation of that day's partition (metadata ``range_run``): it resolves the
+check Dagster planned for that day, so no day's check stays "planned".
 """
 
 from typing import Any
@@ -85,7 +86,7 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
             for day, r in results:
                 for outcome in r.checks:
                     evaluation = day_check_evaluation(key, outcome, day, blocking[outcome.name])
-                    context.instance.report_runless_asset_event(evaluation)
+                    context.log_event(evaluation)
         for outcome in merge_checks([(d, r.checks) for d, r in results]):
             yield check_result(outcome)
 
