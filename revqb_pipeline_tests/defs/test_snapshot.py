@@ -14,6 +14,8 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.definitions import defs
+from revqb_pipeline.defs._meta import OWNERS_METADATA
+from revqb_pipeline.defs.partitions import START_DATE
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -22,7 +24,9 @@ def _partitions(pdef: dg.PartitionsDefinition | None) -> str | None:
     if pdef is None:
         return None
     if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
-        return f"{type(pdef).__name__}(cron={pdef.cron_schedule!r}, tz={pdef.timezone!r}, start={pdef.start})"
+        # the start follows REVQB_START_DATE / the recorded first activity (test_partition_status.py)
+        start = "<start>" if pdef.start.date().isoformat()[:8] == START_DATE[:8] else pdef.start
+        return f"{type(pdef).__name__}(cron={pdef.cron_schedule!r}, tz={pdef.timezone!r}, start={start})"
     return type(pdef).__name__
 
 
@@ -38,6 +42,13 @@ def _backfill(policy: dg.BackfillPolicy | None) -> str | None:
     return f"{policy.policy_type.value} max_partitions_per_run={policy.max_partitions_per_run}"
 
 
+def _owners(definition: Any) -> list[str]:
+    meta = (getattr(definition, "metadata", None) or {}).get(OWNERS_METADATA)
+    return sorted(
+        getattr(definition, "owners", None) or ([str(getattr(meta, "value", meta))] if meta else [])
+    )
+
+
 def graph_snapshot() -> dict[str, Any]:
     """The definitions as plain, sorted JSON data."""
     d = defs()
@@ -48,6 +59,7 @@ def graph_snapshot() -> dict[str, Any]:
         node = graph.get(key)
         checks = sorted(
             f"{c.name}{' (blocking)' if graph.get_check_spec(c).blocking else ''}"
+            f"{' (partitioned)' if graph.get_check_spec(c).partitions_def else ''}"
             for c in graph.get_check_keys_for_assets({key})
         )
         assets[key.to_user_string()] = {
@@ -59,6 +71,8 @@ def graph_snapshot() -> dict[str, Any]:
             "retry": _retry(node.assets_def.op.retry_policy) if node.is_executable else None,
             "backfill": _backfill(node.backfill_policy),
             "description": node.description,
+            "owners": sorted(node.owners),
+            "column_schema": "dagster/column_schema" in node.metadata,
             "checks": checks,
         }
     jobs = {}
@@ -66,9 +80,13 @@ def graph_snapshot() -> dict[str, Any]:
         if job.name.startswith("__"):
             continue
         selected = sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys)
-        jobs[job.name] = {"assets": selected, "partitions": _partitions(job.partitions_def)}
+        jobs[job.name] = {
+            "assets": selected,
+            "partitions": _partitions(job.partitions_def),
+            "owners": _owners(job),
+        }
     schedules = {
-        s.name: {"cron": s.cron_schedule, "job": s.job_name, "tz": s.execution_timezone}
+        s.name: {"cron": s.cron_schedule, "job": s.job_name, "tz": s.execution_timezone, "owners": _owners(s)}
         for s in sorted(repo.schedule_defs, key=lambda s: s.name)
     }
     sensors = {
@@ -76,6 +94,7 @@ def graph_snapshot() -> dict[str, Any]:
             "interval_s": s.minimum_interval_seconds,
             "jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
             "type": type(s).__name__,
+            "owners": _owners(s),
         }
         for s in sorted(repo.sensor_defs, key=lambda s: s.name)
     }
