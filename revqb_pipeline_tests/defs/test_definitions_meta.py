@@ -95,6 +95,10 @@ import warnings
 import dagster as dg
 for category in (DeprecationWarning, FutureWarning, dg.BetaWarning, dg.PreviewWarning):
     warnings.simplefilter("error", category)
+import importlib, pathlib, revqb_pipeline.defs as pkg
+root = pathlib.Path(pkg.__file__).parent
+for path in sorted(root.rglob("*.py")):  # a direct import too (tests, the CLI): Dagster hides none here
+    importlib.import_module("revqb_pipeline.defs." + ".".join(path.relative_to(root).with_suffix("").parts))
 from revqb_pipeline.definitions import defs
 d = defs()
 graph = d.resolve_asset_graph()

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs._meta import DATA_ENG, staging_column_schema
+from revqb_pipeline.defs._meta import DATA_ENG, dagster_beta, staging_column_schema
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets
@@ -77,4 +77,5 @@ def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition
     return _stage
 
 
-staging_assets = [stage_asset(name, specs) for name, specs in extract_assets().items()]
+with dagster_beta():  # backfill_policy is beta in 1.13 (load_from_defs_folder hides it, a direct import not)
+    staging_assets = [stage_asset(name, specs) for name, specs in extract_assets().items()]
