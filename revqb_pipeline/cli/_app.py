@@ -73,6 +73,13 @@ def _command(group: click.Group, name: str, help: str) -> Callable[[Callable[...
     return group.command(name, help=help, short_help=help, epilog=EPILOG, context_settings=CONTEXT)
 
 
+def _group(name: str, help: str) -> click.Group:
+    """A group of subcommands (``revqb mappings ...``); alone, it prints its help (exit 2)."""
+    return cli.group(name, help=help, epilog=EPILOG, context_settings=CONTEXT, no_args_is_help=True)(
+        lambda: None
+    )
+
+
 @click.group(
     help="Rev.io -> QuickBooks Online sync.", epilog=EPILOG, context_settings=CONTEXT, no_args_is_help=True
 )
@@ -179,15 +186,7 @@ def dunning(**options: Any) -> int:
     return _call(cmd_dunning, options)
 
 
-@cli.group(
-    "tokens",
-    help="the QBO OAuth tokens kept (encrypted) in the staging database",
-    epilog=EPILOG,
-    context_settings=CONTEXT,
-    no_args_is_help=True,
-)
-def tokens() -> None:
-    pass
+tokens = _group("tokens", "the QBO OAuth tokens kept (encrypted) in the staging database")
 
 
 @_command(tokens, "rotate", "re-encrypt the stored QBO tokens with the first key of REVQB_TOKEN_KEY")
@@ -195,15 +194,7 @@ def rotate(**options: Any) -> int:
     return _call(cmd_tokens_rotate, options)
 
 
-@cli.group(
-    "mappings",
-    help="check the mapping file against Rev.io, or write a starter",
-    epilog=EPILOG,
-    context_settings=CONTEXT,
-    no_args_is_help=True,
-)
-def mappings() -> None:
-    pass
+mappings = _group("mappings", "check the mapping file against Rev.io, or write a starter")
 
 
 @_command(mappings, "check", "list what the Rev.io data needs that the mapping file lacks")
@@ -228,15 +219,7 @@ def mappings_init(**options: Any) -> int:
     return _call(cmd_mappings_init, options)
 
 
-@cli.group(
-    "sandbox",
-    help="the bundled Rev.io and QBO sandbox servers",
-    epilog=EPILOG,
-    context_settings=CONTEXT,
-    no_args_is_help=True,
-)
-def sandbox() -> None:
-    pass
+sandbox = _group("sandbox", "the bundled Rev.io and QBO sandbox servers")
 
 
 @_command(sandbox, "serve", "run both sandboxes until stopped (prints the settings to use)")
