@@ -169,6 +169,50 @@ def test_sensor_confirms_quiet_days_and_a_later_record_still_gets_a_run(env: Pip
 
 
 @pytest.mark.slow
+def test_the_sensor_tick_carries_the_empty_days_to_the_daemon_and_records_the_first_activity(
+    env: Pipeline,
+) -> None:
+    """Through Dagster's own tick evaluation (what the daemon runs) and its wire format."""
+    from dagster_shared.serdes import deserialize_value, serialize_value
+
+    from revqb_pipeline.defs.automation.sensors import MAX_EMPTY_DAYS, revio_changes_sensor
+    from revqb_pipeline.defs.partitions import START_SOURCE
+    from revqb_pipeline.defs.resources import RevioResource, StagingResource
+
+    env.clock(f"{BILL_DAY}T01:00:00")
+    env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
+    env.clock("2026-01-04T09:00:00")
+    env.pay(min(env.bills()), Decimal("3.00"), None)
+    vals = env.sb.env()
+    resources = {
+        "revio": RevioResource(
+            base_url=vals["REVIO_BASE_URL"],
+            client_code=vals["REVIO_CLIENT_CODE"],
+            username=vals["REVIO_USERNAME"],
+            password=vals["REVIO_PASSWORD"],
+            subscription_key=vals["REVIO_SUBSCRIPTION_KEY"],
+        ),
+        "staging": StagingResource(db_url=env.db_url),
+    }
+    from revqb_pipeline.definitions import defs
+
+    repo = defs().get_repository_def()
+    with dg.build_sensor_context(
+        instance=env.instance, cursor=None, resources=resources, repository_def=repo
+    ) as ctx:
+        data = revio_changes_sensor.evaluate_tick(ctx)
+    data = deserialize_value(serialize_value(data))  # the daemon receives it over gRPC
+    days = sorted({e.partition for e in data.asset_events})
+    assert len(days) == MAX_EMPTY_DAYS and days[0] == bill_date_partitions.get_first_partition_key()
+    assert {r.partition_key for r in data.run_requests} == {BILL_DAY, "2026-01-04"}
+    for event in data.asset_events[:40]:  # the daemon writes each with report_runless_asset_event
+        env.instance.report_runless_asset_event(event)
+    assert env.instance.get_latest_materialization_event(data.asset_events[0].asset_key) is not None
+    if START_SOURCE.startswith("provisional"):  # the test run's definitions: the tick recorded the start
+        assert env.runtime().store.get_cursor(FIRST_ACTIVITY_CURSOR) == BILL_DAY
+
+
+@pytest.mark.slow
 def test_first_activity_is_read_from_revio_and_recorded_once(env: Pipeline) -> None:
     rt = env.runtime()
     resources = [w[0] for w in WATCHED]
