@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs._meta import FINANCE_OPS, dagster_beta
+from revqb_pipeline.defs._meta import FINANCE_OPS, beta_quiet
 from revqb_pipeline.defs._results import (
     check_result,
     dagster_metadata,
@@ -50,21 +50,21 @@ LOAD: dict[str, Any] = {
 }
 
 
+@beta_quiet
 def step_asset(step: Step) -> dg.AssetsDefinition:
     """``quickbooks/<step.name>`` running ``step.run`` on each day of the run (one, or a backfill range)."""
     key = dg.AssetKey(["quickbooks", step.name])
     blocking = {c.name: c.blocking for c in step.checks}
-    with dagster_beta():  # a check spec's partitions_def is a preview in 1.13: results carry the partition
-        checks = [
-            dg.AssetCheckSpec(
-                c.name,
-                asset=key,
-                blocking=c.blocking,
-                description=c.description,
-                partitions_def=bill_date_partitions,
-            )
-            for c in step.checks
-        ]
+    checks = [  # partitions_def on a check spec is a preview in 1.13 (@beta_quiet): results carry it
+        dg.AssetCheckSpec(
+            c.name,
+            asset=key,
+            blocking=c.blocking,
+            description=c.description,
+            partitions_def=bill_date_partitions,
+        )
+        for c in step.checks
+    ]
 
     @dg.asset(
         key=key,
@@ -93,5 +93,4 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
     return _step
 
 
-with dagster_beta():  # backfill_policy is beta in 1.13 (load_from_defs_folder hides it, a direct import not)
-    quickbooks_assets = [step_asset(step) for step in STEPS]
+quickbooks_assets = [step_asset(step) for step in STEPS]

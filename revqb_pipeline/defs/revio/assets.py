@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs._meta import DATA_ENG, dagster_beta
+from revqb_pipeline.defs._meta import DATA_ENG, beta_quiet
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, day_window, run_days
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets, extract_gates
@@ -29,6 +29,7 @@ COMMON: dict[str, Any] = {
 }
 
 
+@beta_quiet
 def extract_asset(
     name: str, specs: tuple[EntitySpec, ...], gate: tuple[str, ...] = ()
 ) -> dg.AssetsDefinition:
@@ -83,7 +84,6 @@ def extract_asset(
 
 
 _GATES = extract_gates()
-with dagster_beta():  # backfill_policy is beta in 1.13 (load_from_defs_folder hides it, a direct import not)
-    extract_assets_defs = [
-        extract_asset(name, specs, _GATES.get(name, ())) for name, specs in extract_assets().items()
-    ]
+extract_assets_defs = [
+    extract_asset(name, specs, _GATES.get(name, ())) for name, specs in extract_assets().items()
+]

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.defs._failures import fail_fast
-from revqb_pipeline.defs._meta import DATA_ENG, dagster_beta, staging_column_schema
+from revqb_pipeline.defs._meta import DATA_ENG, beta_quiet, staging_column_schema
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets
@@ -36,6 +36,7 @@ def stage_result(report: StageReport, others: dict[str, int] | None = None) -> d
     return dg.MaterializeResult(metadata=metadata)
 
 
+@beta_quiet
 def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition:
     """``staging/<name>``: stages the records ``revio/<name>`` read (other record types first)."""
     tables = ", ".join(s.staging_table for s in specs)
@@ -77,5 +78,4 @@ def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition
     return _stage
 
 
-with dagster_beta():  # backfill_policy is beta in 1.13 (load_from_defs_folder hides it, a direct import not)
-    staging_assets = [stage_asset(name, specs) for name, specs in extract_assets().items()]
+staging_assets = [stage_asset(name, specs) for name, specs in extract_assets().items()]
