@@ -1,5 +1,5 @@
-"""The ``revqb`` command (click): check, demo, sync, reconcile, status, retry, dunning, tokens, mappings and
-the sandbox servers.
+"""The ``revqb`` command (click): check, demo, sync, reconcile, status, retry, dunning, drift, tokens,
+mappings, the webhook receiver and the sandbox servers.
 
 Only the ``sandbox`` and ``demo`` commands (``_sandbox.py``) load the sandbox package, lazily.
 Settings come from the environment and ``.env`` (``revqb_pipeline/settings.py``); every command that talks
@@ -46,6 +46,7 @@ from revqb_pipeline.cli._signals import Interrupted
 from revqb_pipeline.cli._status import cmd_reconcile, cmd_status
 from revqb_pipeline.cli._sync import cmd_sync
 from revqb_pipeline.cli._tokens import cmd_tokens_rotate
+from revqb_pipeline.cli._webhooks import cmd_drift, cmd_webhooks_serve
 from revqb_pipeline.settings import load_dotenv_into_environ
 
 #: The exit codes under every command's help, verbatim (``\b``: click keeps the paragraph as written).
@@ -184,6 +185,27 @@ def retry(**options: Any) -> int:
 @_command(cli, "dunning", "sync Rev.io account status (dunning/collections) to QBO once")
 def dunning(**options: Any) -> int:
     return _call(cmd_dunning, options)
+
+
+@_command(cli, "drift", "detect QBO documents changed, voided or deleted outside revqb; restore by policy")
+@click.option("--json", "json", is_flag=True, help="print the pass and the open drift as JSON")
+def drift(**options: Any) -> int:
+    return _call(cmd_drift, options)
+
+
+webhooks = _group("webhooks", "receive Rev.io (and QBO) webhook notifications for near-real-time syncs")
+
+
+@_command(webhooks, "serve", "store notifications until stopped; register the receiver with Rev.io first")
+@click.option("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
+@click.option("--port", type=NON_NEGATIVE, default=8787, help="port to listen on")
+@click.option(
+    "--register/--no-register",
+    default=True,
+    help="register the receiver and its subscriptions with Rev.io (REVQB_WEBHOOK_PUBLIC_URL)",
+)
+def webhooks_serve(**options: Any) -> int:
+    return _call(cmd_webhooks_serve, options)
 
 
 tokens = _group("tokens", "the QBO OAuth tokens kept (encrypted) in the staging database")

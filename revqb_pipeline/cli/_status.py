@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import Any
 
 from revqb_pipeline.cli._common import EXIT_FAILURE, EXIT_OK, err, require, say, settings_or_exit
 
@@ -31,7 +32,17 @@ def cmd_reconcile(args: SimpleNamespace) -> int:
         report = build_report(rt, results=results, as_of=args.as_of)
         for path in write_report(report, html=args.report, csv=args.csv):
             (err if args.json else say)(f"wrote {path}")  # stdout stays JSON with --json
-    return EXIT_OK if all(r.agrees for r in results) else EXIT_FAILURE
+    drifted = _open_drift(rt)
+    see = " (see revqb status)" if drifted else ""
+    (err if args.json else say)(f"QBO drift: {len(drifted)} open{see}")
+    return EXIT_OK if all(r.agrees for r in results) and not drifted else EXIT_FAILURE
+
+
+def _open_drift(rt: object) -> list[Any]:
+    """QBO drift nobody has resolved (``revqb drift``; empty before the first drift pass)."""
+    from revqb_pipeline.sync.drift import open_drift
+
+    return open_drift(rt)  # type: ignore[arg-type]
 
 
 def cmd_status(args: SimpleNamespace) -> int:
@@ -55,7 +66,20 @@ def cmd_status(args: SimpleNamespace) -> int:
         ]
         if args.type:
             summary = {k: v for k, v in summary.items() if k == args.type}
-        say(json.dumps({"summary": summary, "problems": problems}, indent=2, default=str))
+        drift = [
+            {
+                "source_type": d.source_type,
+                "source_id": d.source_id,
+                "qbo_entity": d.qbo_entity,
+                "qbo_id": d.qbo_id,
+                "kind": d.kind,
+                "changes": d.changes,
+                "detected_at": d.detected_at,
+                "alerted_at": d.alerted_at,
+            }
+            for d in _open_drift(rt)
+        ]
+        say(json.dumps({"summary": summary, "problems": problems, "drift": drift}, indent=2, default=str))
         return EXIT_OK
     say(f"{'type':<20}" + "".join(f"{s:>12}" for s in STATUSES))
     for source_type in sorted(summary):
@@ -73,4 +97,11 @@ def cmd_status(args: SimpleNamespace) -> int:
             say(f"  {r.source_type} {r.source_id}: {r.status}{code} {r.last_error or ''}")
         if len(problems) > args.limit:
             say(f"  ... {len(problems) - args.limit} more (--limit)")
+    drifted = _open_drift(rt)
+    if drifted:
+        from revqb_pipeline.sync.drift import drift_text
+
+        say(f"\nQBO drift ({len(drifted)} open):")
+        for d in drifted[: args.limit]:
+            say(f"  {drift_text(d)}")
     return EXIT_OK

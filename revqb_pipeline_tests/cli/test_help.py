@@ -36,6 +36,8 @@ EXPECTED = {
     ("status",): {"--type", "--json", "--limit"},
     ("retry",): {"--type", "--id", "--dry-run"},
     ("dunning",): set(),
+    ("drift",): {"--json"},
+    ("webhooks", "serve"): {"--host", "--port", "--register"},
     ("tokens", "rotate"): set(),
     ("mappings", "check"): {"--mapping", "--days", "--since", "--strict", "--json", "--verbose"},
     ("mappings", "init"): {"--output", "--force", "--days", "--since"},

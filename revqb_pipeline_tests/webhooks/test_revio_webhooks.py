@@ -113,3 +113,41 @@ def test_payment_events_name_their_day_and_customer_events_request_nothing(
     # a day that is not a partition yet waits for a later tick, untouched
     waiting = plan_events(store, env.revio(), lambda d: False)
     assert waiting.days == {} and len(waiting.waiting) == 1
+
+
+def test_the_sensor_requests_one_run_per_day_once(hooked: tuple[Pipeline, Receiver, EventStore]) -> None:
+    import dagster as dg
+
+    from revqb_pipeline.defs.automation.webhooks import revio_webhook_sensor
+    from revqb_pipeline.defs.resources import RevioResource, StagingResource
+
+    env, _rec, store = hooked
+    env.clock(f"{BILL_DAY}T01:00:00")
+    bill_ids = env.admin("/billing-cycle", {"cycle_date": BILL_DAY})["bill_ids"]
+    wait_for(store, len(bill_ids))
+    vals = env.sb.env()
+    resources = {
+        "revio": RevioResource(
+            base_url=vals["REVIO_BASE_URL"],
+            client_code=vals["REVIO_CLIENT_CODE"],
+            username=vals["REVIO_USERNAME"],
+            password=vals["REVIO_PASSWORD"],
+            subscription_key=vals["REVIO_SUBSCRIPTION_KEY"],
+        ),
+        "staging": StagingResource(db_url=env.db_url),
+    }
+
+    def tick() -> dg.SensorResult:
+        with dg.build_sensor_context(instance=env.instance, resources=resources) as ctx:
+            result = revio_webhook_sensor(ctx)
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    first = tick()
+    [request] = first.run_requests or []
+    assert request.partition_key == BILL_DAY and request.run_key.startswith(f"{BILL_DAY}:webhook:")
+    assert request.tags["revqb/events"] == str(len(bill_ids))
+    again = tick()
+    assert not again.run_requests and again.skip_reason is not None
+    env.job.execute_in_process(partition_key=BILL_DAY, instance=env.instance, tags=request.tags)
+    assert_books_agree(env, ("invoices",))

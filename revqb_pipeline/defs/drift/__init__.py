@@ -1,0 +1,1 @@
+"""QBO drift: detection (CDC + stored webhooks), alerts, restore by policy; the no_unexplained_drift check."""
