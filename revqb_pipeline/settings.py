@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -114,6 +114,13 @@ class RevqbSettings(BaseSettings):
     qbo_client_secret: str = Field("", validation_alias="QBO_CLIENT_SECRET", repr=False)
     qbo_refresh_token: str = Field("", validation_alias="QBO_REFRESH_TOKEN", repr=False)
     qbo_throttle_backoff_s: float = Field(60.0, validation_alias="QBO_THROTTLE_BACKOFF_S", gt=0)
+    #: Where the QBO / Rev.io rate limits are kept (REVQB_LIMITER): ``db`` in the staging database, shared
+    #: by every process and host; ``process`` per process; ``auto`` (default): ``db`` on PostgreSQL, else
+    #: ``process``.
+    limiter: Literal["auto", "db", "process"] = Field("auto", validation_alias="REVQB_LIMITER")
+    #: The database holding the shared rate limits (REVQB_LIMITS_DB_URL); unset: the staging database. Set by
+    #: a connections file whose connections share a realm or tenant but not a staging database.
+    limits_db_url: str = Field("", validation_alias="REVQB_LIMITS_DB_URL", repr=False)
     #: Write each synced QBO invoice id back to its Rev.io bill (REVQB_REVIO_WRITEBACK); off: no PATCH at all.
     revio_writeback: bool = Field(True, validation_alias="REVQB_REVIO_WRITEBACK")
     #: Fernet key(s) encrypting OAuth tokens at rest (REVQB_TOKEN_KEY); comma-separated, the first encrypts.

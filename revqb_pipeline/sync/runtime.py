@@ -9,12 +9,12 @@ from sqlalchemy.engine import Engine
 
 from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.qbo import QBOClient
-from revqb_pipeline.clients.ratelimit import limiter_for
 from revqb_pipeline.clients.revio import RevioClient
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger
+from revqb_pipeline.staging.limits import qbo_limiter, revio_limiter
 from revqb_pipeline.staging.store import StagingStore
 from revqb_pipeline.staging.tokens import SqlTokenStore
 
@@ -30,13 +30,29 @@ def engine_for(url: str) -> Engine:
     return _ENGINES[url]
 
 
-def build_revio(settings: RevqbSettings) -> RevioClient:
+def limits_engine(settings: RevqbSettings, engine: Engine) -> Engine:
+    """Where the shared rate limits live: REVQB_LIMITS_DB_URL when set, else the staging database."""
+    return engine_for(settings.limits_db_url) if settings.limits_db_url else engine
+
+
+def build_revio(settings: RevqbSettings, engine: Engine | None = None) -> RevioClient:
+    """A Rev.io client behind its tenant's limiter (shared through the database with REVQB_LIMITER=db;
+    without an engine, e.g. a one-call preflight, the in-process limiter)."""
+    limiter = None
+    if engine is not None:
+        limiter = revio_limiter(
+            settings.limiter,
+            limits_engine(settings, engine),
+            settings.revio_base_url,
+            settings.revio_client_code,
+        )
     return RevioClient(
         settings.revio_base_url,
         settings.revio_client_code,
         settings.revio_username,
         settings.revio_password,
         settings.revio_subscription_key,
+        limiter=limiter,
     )
 
 
@@ -56,7 +72,7 @@ def build_qbo(settings: RevqbSettings, engine: Engine) -> QBOClient:
         settings.qbo_base_url,
         settings.qbo_realm_id,
         oauth,
-        limiter=limiter_for(settings.qbo_realm_id),
+        limiter=qbo_limiter(settings.limiter, limits_engine(settings, engine), settings.qbo_realm_id),
         throttle_backoff_s=settings.qbo_throttle_backoff_s,
     )
 
@@ -91,7 +107,7 @@ class Runtime:
 
     @cached_property
     def revio(self) -> RevioClient:
-        return build_revio(self.settings)
+        return build_revio(self.settings, self.engine)
 
     @cached_property
     def qbo(self) -> QBOClient:
