@@ -22,24 +22,32 @@ from datetime import datetime
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.settings import setting_text, start_date_setting
 from revqb_pipeline.sync.activity import recorded_first_activity
 
 log = logging.getLogger(__name__)
 
-TIMEZONE = setting_text("timezone") or "America/Chicago"
+_CONNECTION = connections.current()
+#: A file connection's timezone (``connections/``), else REVQB_TIMEZONE, else America/Chicago.
+TIMEZONE = (
+    _CONNECTION.timezone if _CONNECTION is not None else (setting_text("timezone") or "America/Chicago")
+)
 #: The start when nothing better is known (no REVQB_START_DATE, no recorded first activity).
 PROVISIONAL_START_DATE = "2025-01-01"
 
 
 def resolve_start_date() -> tuple[str, str]:
     """(first daily partition ``YYYY-MM-DD``, where it came from), see the module docstring."""
-    configured = start_date_setting()
+    if _CONNECTION is not None and _CONNECTION.start_date is not None:
+        return _CONNECTION.start_date.isoformat(), f"start_date of connection {_CONNECTION.name!r}"
+    configured = start_date_setting() if _CONNECTION is None else None
     if configured:
         return configured, "REVQB_START_DATE"
     from revqb_pipeline.settings import DEFAULT_DB_URL
 
-    recorded = recorded_first_activity(setting_text("db_url") or DEFAULT_DB_URL)
+    db_url = connections.settings_for().db_url if _CONNECTION is not None else setting_text("db_url")
+    recorded = recorded_first_activity(db_url or DEFAULT_DB_URL)
     if recorded:
         return recorded, "first Rev.io activity (recorded in the staging DB)"
     log.warning(

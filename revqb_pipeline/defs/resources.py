@@ -19,7 +19,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
-from revqb_pipeline import entities
+from revqb_pipeline import connections, entities
+from revqb_pipeline.connections.config import Connection, ConnectionsFile, EnvRef, Value
 from revqb_pipeline.defs._failures import db_failure_cause
 from revqb_pipeline.defs._io import RangeFilesystemIOManager
 from revqb_pipeline.defs._results import dagster_metadata
@@ -81,6 +82,8 @@ class StagingResource(dg.ConfigurableResource):
     db_url: str = DEFAULT_DB_URL
     mapping_file: str = ""
     token_key: str = ""
+    limiter: str = "auto"  # REVQB_LIMITER: auto | db | process (where the rate limits are shared)
+    limits_db_url: str = ""  # REVQB_LIMITS_DB_URL: the shared limits' database (default: the staging DB)
     _run_id: str | None = PrivateAttr(default=None)
     _dry_run: bool = PrivateAttr(default=False)
 
@@ -95,7 +98,15 @@ class StagingResource(dg.ConfigurableResource):
             "db_url": self.db_url or DEFAULT_DB_URL,
             "mapping_file": self.mapping_file or None,
             "token_key": self.token_key,
+            "limits_db_url": self.limits_db_url,
         }
+        limiter = (self.limiter or "auto").strip().lower()
+        if limiter not in ("auto", "db", "process"):
+            raise dg.Failure(
+                description=f"REVQB_LIMITER: {self.limiter!r} is not one of auto, db, process",
+                allow_retries=False,
+            )
+        update["limiter"] = limiter
         if revio is not None:
             try:
                 writeback = parse_flag("REVQB_REVIO_WRITEBACK", revio.writeback, True)
@@ -251,7 +262,7 @@ def revqb_dry_run_op(
 
     def observe(day: str, step: Step, result: StepResult) -> None:
         if step.load:
-            key = dg.AssetKey(["quickbooks", step.name])
+            key = dg.AssetKey([*connections.asset_prefix(), "quickbooks", step.name])
             metadata = dagster_metadata(result.metadata)
             context.log_event(dg.AssetObservation(asset_key=key, partition=day, metadata=metadata))
 
@@ -277,7 +288,7 @@ def _dry_run_job() -> dg.JobDefinition:
             "written; partitions are not marked materialized."
         ),
         partitions_def=bill_date_partitions,
-        tags={"revqb/kind": "dry_run"},
+        tags={"revqb/kind": "dry_run", **connections.run_tags()},
         metadata={"owners": "team:finance-ops"},
     )
     def revqb_dry_run_job() -> None:
@@ -286,8 +297,55 @@ def _dry_run_job() -> dg.JobDefinition:
     return revqb_dry_run_job
 
 
+def _from_connection(conn: Connection, file: ConnectionsFile | None) -> dict[str, dg.ConfigurableResource]:
+    """The resources of a file connection: its literals, and ``dg.EnvVar`` for its ``{env: NAME}`` fields
+    (the UI shows the variable's name, never its value)."""
+
+    def v(value: Value | None, default: str = "") -> str:
+        if isinstance(value, EnvRef):
+            return dg.EnvVar(value.env) if os.environ.get(value.env) else default
+        return value if value is not None else default
+
+    return {
+        "revio": RevioResource(
+            base_url=v(conn.revio.base_url),
+            client_code=v(conn.revio.client_code),
+            username=v(conn.revio.username),
+            password=v(conn.revio.password),
+            subscription_key=v(conn.revio.subscription_key),
+            writeback="true" if conn.revio_writeback else "false",
+        ),
+        "qbo": QBOResource(
+            base_url=v(conn.qbo.base_url),
+            token_url=v(conn.qbo.token_url),
+            realm_id=v(conn.qbo.realm_id),
+            client_id=v(conn.qbo.client_id),
+            client_secret=v(conn.qbo.client_secret),
+            refresh_token=v(conn.qbo.refresh_token),
+            throttle_backoff_s=str(conn.qbo.throttle_backoff_s),
+        ),
+        "staging": StagingResource(
+            db_url=v(conn.db_url, DEFAULT_DB_URL),
+            mapping_file=conn.mapping_file or "",
+            token_key=v(conn.token_key),
+            limiter=env_or("REVQB_LIMITER", "auto"),
+            limits_db_url=v(file.limits_db_url if file is not None else None)
+            or env_or("REVQB_LIMITS_DB_URL"),
+        ),
+    }
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
+    conn = connections.current()
+    if conn is not None:
+        return dg.Definitions(
+            jobs=[_dry_run_job()],
+            resources={
+                "io_manager": RangeFilesystemIOManager(),
+                **_from_connection(conn, connections.configured()),
+            },
+        )
     return dg.Definitions(
         jobs=[_dry_run_job()],
         resources={
@@ -313,6 +371,8 @@ def defs() -> dg.Definitions:
                 db_url=env_or("REVQB_DB_URL", DEFAULT_DB_URL),
                 mapping_file=env_or("REVQB_MAPPING_FILE"),
                 token_key=env_or("REVQB_TOKEN_KEY"),
+                limiter=env_or("REVQB_LIMITER", "auto"),
+                limits_db_url=env_or("REVQB_LIMITS_DB_URL"),
             ),
         },
     )

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._meta import DATA_ENG, FINANCE_OPS, OWNERS_METADATA, dagster_beta
 from revqb_pipeline.defs.alerts.resources import NotifierResource
 from revqb_pipeline.defs.automation.status import sensor_status
@@ -59,7 +60,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, run_url: str) -> Aler
     return Alert(
         key=f"run_failure:{run.run_id}",
         kind="run_failure",
-        text=f"{run.job_name}{where} run {run.run_id} failed: {error} - {run_url}",
+        text=f"{connections.label()}{run.job_name}{where} run {run.run_id} failed: {error} - {run_url}",
     )
 
 
@@ -74,6 +75,6 @@ def run_failure_alerts(
 ) -> None:
     rt = staging.runtime()
     alert = run_failure_alert(context, notifier.run_url(context.dagster_run.run_id))
-    result = notifier.notifier(rt.engine).send(RUN_FAILURE_SUBJECT, [alert])
+    result = notifier.notifier(rt.engine).send(connections.label() + RUN_FAILURE_SUBJECT, [alert])
     if result.errors:
         context.log.warning(f"alert delivery failed: {'; '.join(result.errors)}")

@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._meta import FINANCE_OPS, OWNERS_METADATA, dagster_beta
 from revqb_pipeline.defs._results import dagster_metadata
@@ -13,14 +14,14 @@ from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.entities.dunning.steps import update_status_notes
 
-STATUS_KEY = dg.AssetKey(["quickbooks", "customer_collection_status"])
+STATUS_KEY = dg.AssetKey([*connections.asset_prefix(), "quickbooks", "customer_collection_status"])
 RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 @dg.asset(
     key=STATUS_KEY,
     group_name="dunning",
-    pool="qbo_api",
+    pool=connections.pool("qbo"),
     retry_policy=RETRY,
     kinds={"python"},
     owners=[FINANCE_OPS],
@@ -51,7 +52,7 @@ with dagster_beta():  # owners= on schedules is beta in Dagster 1.13
         description=(
             "Rev.io account status (dunning, suspension, collections) -> QBO customer notes + alerts."
         ),
-        tags={"revqb/kind": "dunning"},
+        tags={"revqb/kind": "dunning", **connections.run_tags()},
         metadata={OWNERS_METADATA: FINANCE_OPS},  # owners= on a job warns (beta) whenever it is resolved
     )
 

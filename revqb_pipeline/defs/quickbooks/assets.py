@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._meta import FINANCE_OPS, beta_quiet
 from revqb_pipeline.defs._results import (
@@ -43,7 +44,7 @@ LOAD: dict[str, Any] = {
     "group_name": "quickbooks",
     "partitions_def": bill_date_partitions,
     "backfill_policy": daily_backfill,
-    "pool": "qbo_api",
+    "pool": connections.pool("qbo"),
     "retry_policy": RETRY,
     "kinds": {"python"},
     "owners": [FINANCE_OPS],
@@ -53,7 +54,7 @@ LOAD: dict[str, Any] = {
 @beta_quiet
 def step_asset(step: Step) -> dg.AssetsDefinition:
     """``quickbooks/<step.name>`` running ``step.run`` on each day of the run (one, or a backfill range)."""
-    key = dg.AssetKey(["quickbooks", step.name])
+    key = dg.AssetKey([*connections.asset_prefix(), "quickbooks", step.name])
     blocking = {c.name: c.blocking for c in step.checks}
     checks = [  # partitions_def on a check spec is a preview in 1.13 (@beta_quiet): results carry it
         dg.AssetCheckSpec(
@@ -68,7 +69,10 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        deps=[dg.AssetKey.from_user_string(d) for d in step.deps],
+        deps=[
+            dg.AssetKey([*connections.asset_prefix(), *dg.AssetKey.from_user_string(d).path])
+            for d in step.deps
+        ],
         description=step.description,
         check_specs=checks or None,
         **(LOAD if step.load else MAPPING),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._meta import FINANCE_OPS, dagster_beta
 from revqb_pipeline.defs._results import check_result, dagster_metadata
@@ -23,12 +24,15 @@ from revqb_pipeline.reports.month_end import month_end_report
 
 GROUP = "revenue"
 OWNERS = [FINANCE_OPS]
-SUMMARY = dg.AssetKey(["revenue", "summary"])
-JOURNAL = dg.AssetKey(["quickbooks", "revenue_journal"])
-REPORT = dg.AssetKey(["revenue", "reconciliation_report"])
+SUMMARY = dg.AssetKey([*connections.asset_prefix(), "revenue", "summary"])
+JOURNAL = dg.AssetKey([*connections.asset_prefix(), "quickbooks", "revenue_journal"])
+REPORT = dg.AssetKey([*connections.asset_prefix(), "revenue", "reconciliation_report"])
 REPORT_CHECK = "rev_io_and_qbo_agree"
 #: The daily QBO loads a month's revenue is built from (shown as its upstream in the lineage).
-DAILY_LOADS = tuple(dg.AssetKey(["quickbooks", name]) for name in ("invoices", "payments", "credit_memos"))
+DAILY_LOADS = tuple(
+    dg.AssetKey([*connections.asset_prefix(), "quickbooks", name])
+    for name in ("invoices", "payments", "credit_memos")
+)
 #: Every day of the month; days before the daily partitions start (a first month beginning mid-month) are
 #: skipped, not an error. The flag is beta in Dagster 1.13: its warning is not ours to show.
 with dagster_beta():
@@ -90,7 +94,7 @@ def revenue_summary(context: dg.AssetExecutionContext, staging: StagingResource)
     group_name=GROUP,
     deps=[SUMMARY],
     partitions_def=month_partitions,
-    pool="qbo_api",
+    pool=connections.pool("qbo"),
     retry_policy=RETRY,
     owners=OWNERS,
     kinds={"python"},
@@ -120,7 +124,7 @@ def report_folder(context: dg.AssetExecutionContext) -> Path:
     group_name=GROUP,
     deps=[JOURNAL],
     partitions_def=month_partitions,
-    pool="qbo_api",
+    pool=connections.pool("qbo"),
     retry_policy=RETRY,
     owners=OWNERS,
     kinds={"html", "csv"},

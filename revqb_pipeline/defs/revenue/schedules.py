@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._meta import OWNERS_METADATA
 from revqb_pipeline.defs.automation.status import schedule_status
 from revqb_pipeline.defs.revenue.assets import GROUP, OWNERS
@@ -17,7 +18,7 @@ month_end_revenue_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(GROUP),
     description="Month-end for one month: the revenue summary (blocking check), the month's QBO "
     "JournalEntry, then the reconciliation report (HTML + CSV, summary in the metadata).",
-    tags={"revqb/kind": "month_end"},
+    tags={"revqb/kind": "month_end", **connections.run_tags()},
     metadata=OWNED,
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._meta import DATA_ENG, beta_quiet
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, day_window, run_days
@@ -22,7 +23,7 @@ COMMON: dict[str, Any] = {
     "group_name": "revio",
     "partitions_def": bill_date_partitions,
     "backfill_policy": daily_backfill,
-    "pool": "revio_api",
+    "pool": connections.pool("revio"),
     "retry_policy": RETRY,
     "kinds": {"python"},
     "owners": [DATA_ENG],
@@ -43,8 +44,8 @@ def extract_asset(
 
     @dg.asset(
         name=name,
-        key_prefix="revio",
-        ins={i: dg.AssetIn(key=["revio", i]) for i in inputs},
+        key_prefix=[*connections.asset_prefix(), "revio"],
+        ins={i: dg.AssetIn(key=[*connections.asset_prefix(), "revio", i]) for i in inputs},
         description=next(s.extract_description for s in specs if s.extract_description),
         **COMMON,
     )

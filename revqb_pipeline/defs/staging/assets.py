@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from revqb_pipeline import connections
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._meta import DATA_ENG, beta_quiet, staging_column_schema
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
@@ -43,9 +44,9 @@ def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition
 
     @dg.asset(
         name=name,
-        key_prefix="staging",
-        ins={"extracted": dg.AssetIn(key=["revio", name])},
-        deps=[dg.AssetKey(["staging", d]) for s in specs for d in s.stage_deps],
+        key_prefix=[*connections.asset_prefix(), "staging"],
+        ins={"extracted": dg.AssetIn(key=[*connections.asset_prefix(), "revio", name])},
+        deps=[dg.AssetKey([*connections.asset_prefix(), "staging", d]) for s in specs for d in s.stage_deps],
         description=f"Rev.io {name} normalized into {tables} (integer cents, one row per record); malformed "
         "records quarantined with the reason. Columns: the staging table's, with its pandera checks.",
         metadata={"dagster/column_schema": staging_column_schema(*(s.staging_table for s in specs))},
