@@ -29,5 +29,13 @@ def cmd_check(args: SimpleNamespace) -> int:
         else:
             say(f"ok    {check.name}: {check.ok_detail}")
     bad = sum(len(c.problems) for c in checks)
+    if not bad:
+        from revqb_pipeline.cli._sync import record_first_activity
+
+        first = record_first_activity(settings)
+        say(
+            f"ok    first Rev.io activity: {first or 'none yet'} "
+            "(daily partitions start there unless REVQB_START_DATE is set)"
+        )
     say(f"{'all checks passed' if not bad else f'{bad} problem(s)'} in {time.monotonic() - started:.1f}s")
     return EXIT_CONFIG if bad else EXIT_OK

@@ -31,6 +31,17 @@ def activity_dates(settings: RevqbSettings, start: date, end: date) -> list[str]
     return sorted(d for d in days if d)
 
 
+def record_first_activity(settings: RevqbSettings) -> str | None:
+    """The tenant's first Rev.io activity, read once and kept in the staging DB (``sync/activity.py``): the
+    daily partitions start there when REVQB_START_DATE is unset (from the next definitions load)."""
+    from revqb_pipeline.entities import watched
+    from revqb_pipeline.sync.activity import record_first_activity as record
+    from revqb_pipeline.sync.runtime import Runtime
+
+    rt = Runtime(settings)
+    return record(rt.store, rt.revio, [s.resource for s in watched()])
+
+
 def cmd_sync(args: SimpleNamespace) -> int:
     """Sync ``--partition`` days, else the active days from ``--since`` (or ``--days`` back) to ``--to``;
     ``--days-per-run N`` runs them as ranges of up to N days (a backfill); ``--dry-run`` previews them."""
@@ -42,6 +53,7 @@ def cmd_sync(args: SimpleNamespace) -> int:
         raise UsageError("--json goes with --dry-run (a sync prints lines)")
     settings = settings_or_exit()
     require(settings)
+    record_first_activity(settings)
     with graceful_signals() as stop:
         if args.partition:
             partitions = sorted(set(args.partition))
@@ -56,6 +68,10 @@ def cmd_sync(args: SimpleNamespace) -> int:
             report = run_partitions(
                 partitions, instance=inst, days_per_run=args.days_per_run, verbose=args.verbose
             )
+            if not args.partition and not report.failed_runs and not stop.requested:
+                from revqb_pipeline.defs.automation.empty_days import confirmed_empty_days, report_empty_days
+
+                report_empty_days(inst, confirmed_empty_days(start, end, partitions), "revqb sync")
         if stop.requested:
             return stopped(stop, report)
         _alert_failures(settings)

@@ -19,7 +19,7 @@ DRIFT_KEY = dg.AssetKey(["quickbooks", "drift"])
 
 @dg.asset(
     key=DRIFT_KEY,
-    group_name="quickbooks",
+    group_name="quickbooks_drift",
     pool="qbo_api",
     kinds={"python"},
     owners=[FINANCE_OPS],
