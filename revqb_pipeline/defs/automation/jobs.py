@@ -15,4 +15,7 @@ revqb_sync_job = dg.define_asset_job(
     description="Rev.io -> QuickBooks for one bill date: blocking checks stop the load in the same run.",
     tags={"revqb/kind": "sync", **connections.run_tags()},
     metadata={OWNERS_METADATA: DATA_ENG},  # owners= on a job warns (beta) whenever it is resolved
+    # One process per run, not one per step: the steps form a chain behind one-slot pools anyway, and a
+    # process per step costs seconds of imports each (a sensor-launched day took minutes: performance.md).
+    executor_def=dg.in_process_executor,
 )
