@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,9 +53,61 @@ def _encode(obj: Any, decimal_as_string: bool) -> str:
     raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
 
 
+# A bare number token (first, or after ":", "," or "[" in compact JSON) that is a float: any float when
+# Decimals are written as strings, one in exponent form otherwise (look-alike text costs the slow path).
+_BARE_FLOAT = re.compile(r"(?:^|[:,\[])-?\d+[.eE]")
+_BARE_EXPONENT = re.compile(r"(?:^|[:,\[])-?\d+(?:\.\d+)?[eE]")
+_NUL = "\\u0000"  # how json writes the NUL characters around a marked Decimal
+
+
+class _NotPlain(Exception):
+    """The fast path cannot encode this value exactly as ``_encode`` does."""
+
+
+def plain_canonical_json(obj: Any, *, decimal_as_string: bool = False) -> str | None:
+    """``canonical_json`` through the C ``json`` encoder, or None when it cannot be sure of the same text:
+    a value of another type, a Decimal that is not finite or beyond 40 digits of exponent, a non-finite
+    float, or a float (or text) written with an exponent. Keys must be ``str`` (JSON's own; the callers'
+    raw records and payloads have no other).
+
+    Decimals pass through ``default``: as strings (``decimal_as_string``) directly; as numbers, marked as
+    the text NUL "D" digits NUL and unquoted afterwards (any other NUL in the text falls back).
+    """
+    marks = 0
+
+    def default(value: Any) -> Any:
+        nonlocal marks
+        if isinstance(value, Decimal):
+            if not value.is_finite() or abs(value.adjusted()) > 40:
+                raise _NotPlain
+            if decimal_as_string:
+                return _number(value)
+            marks += 1
+            return "\x00D" + _number(value) + "\x00"
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        raise _NotPlain
+
+    try:
+        text = json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+        )
+    except (_NotPlain, ValueError, TypeError):
+        return None
+    if (_BARE_FLOAT if decimal_as_string else _BARE_EXPONENT).search(text):
+        return None  # the reference writes floats as strings, or exponents spelled out
+    if marks or _NUL in text:
+        # every escaped NUL must be one of the markers' two, so stripping the markers' ends is exact
+        if text.count(_NUL) != 2 * marks or text.count('"' + _NUL + "D") != marks:
+            return None
+        text = text.replace('"' + _NUL + "D", "").replace(_NUL + '"', "")
+    return text
+
+
 def canonical_json(obj: Any, *, decimal_as_string: bool = False) -> str:
     """Compact JSON with sorted keys; Decimals (and floats) written exactly, as numbers or strings."""
-    return _encode(obj, decimal_as_string)
+    text = plain_canonical_json(obj, decimal_as_string=decimal_as_string)
+    return text if text is not None else _encode(obj, decimal_as_string)
 
 
 def sha256_text(text: str) -> str:

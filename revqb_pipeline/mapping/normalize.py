@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
-from revqb_pipeline.mapping.hashing import canonical_json, sha256_text
+from revqb_pipeline.mapping.hashing import canonical_json, plain_canonical_json, sha256_text
 from revqb_pipeline.models.revio import (
     RevioBill,
     RevioCharge,
@@ -166,9 +166,11 @@ def _odd_number(value: Any, path: str) -> str | None:
 
 
 def _base(raw: Mapping[str, Any], partition_key: str | None) -> dict[str, Any]:
-    if (path := _odd_number(raw, "")) is not None:
-        raise RecordError(f"{path}: a value is not a finite number of sensible size")
-    raw_json = canonical_json(raw)
+    raw_json = plain_canonical_json(raw)  # C encoder; None also for every number _odd_number rejects
+    if raw_json is None:
+        if (path := _odd_number(raw, "")) is not None:
+            raise RecordError(f"{path}: a value is not a finite number of sensible size")
+        raw_json = canonical_json(raw)
     return {"partition_key": partition_key, "record_hash": sha256_text(raw_json), "raw_json": raw_json}
 
 
