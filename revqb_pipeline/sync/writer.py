@@ -124,7 +124,11 @@ def payload_amount(payload: dict[str, Any]) -> Decimal | None:
 
 
 class EntityAdapter(Protocol):
-    """Entity-specific parts of a write: finding an existing entity and building an update."""
+    """Entity-specific parts of a write: finding an existing entity and building an update.
+
+    An adapter may also offer ``lookup_queries(requests)`` (its lookup's ``(entity, where)`` queries) and
+    ``lookup_rows(requests, results)`` (the lookup's answer from their rows): the writer then sends the
+    lookup of a chunk's creates and the read of its updates in one ``/batch`` call."""
 
     def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
         """Existing QBO entities for these requests, keyed by source_id (by business key)."""
@@ -139,23 +143,42 @@ class EntityAdapter(Protocol):
         ...
 
 
-def docnumber_lookup(qbo: QBOClient, entity: str, field_name: str = "DocNumber") -> Callable[..., Any]:
-    """A ``lookup`` that finds entities whose ``field_name`` equals each request's business key."""
+class DocNumberLookup:
+    """A ``lookup`` that finds entities whose ``field_name`` equals each request's business key: one
+    ``IN`` query per 100 keys, all of them in one ``/batch`` call (``queries`` / ``rows`` let the writer
+    send them together with its reads before updates)."""
 
-    def lookup(requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+    def __init__(self, qbo: QBOClient, entity: str, field_name: str = "DocNumber") -> None:
+        self.qbo = qbo
+        self.entity = entity
+        self.field_name = field_name
+
+    def queries(self, requests: list[WriteRequest]) -> list[tuple[str, str]]:
+        keys = sorted({r.business_key for r in requests if r.business_key})
+        return [
+            (self.entity, f"{self.field_name} IN {in_clause(keys[i : i + 100])}")
+            for i in range(0, len(keys), 100)
+        ]
+
+    def rows(
+        self, requests: list[WriteRequest], results: list[list[dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
         by_key = {r.business_key: r.source_id for r in requests if r.business_key}
         found: dict[str, dict[str, Any]] = {}
-        keys = sorted(by_key)
-        for start in range(0, len(keys), 100):
-            chunk = keys[start : start + 100]
-            sql = f"SELECT * FROM {entity} WHERE {field_name} IN {in_clause(chunk)} MAXRESULTS 1000"
-            for row in qbo.query_rows(sql):
-                sid = by_key.get(str(row.get(field_name)))
+        for rows in results:
+            for row in rows:
+                sid = by_key.get(str(row.get(self.field_name)))
                 if sid is not None:
                     found[sid] = row
         return found
 
-    return lookup
+    def __call__(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+        return self.rows(requests, self.qbo.query_all_each(self.queries(requests)))
+
+
+def docnumber_lookup(qbo: QBOClient, entity: str, field_name: str = "DocNumber") -> Callable[..., Any]:
+    """A ``lookup`` that finds entities whose ``field_name`` equals each request's business key."""
+    return DocNumberLookup(qbo, entity, field_name)
 
 
 class DocNumberAdapter:
@@ -168,8 +191,16 @@ class DocNumberAdapter:
         entity: str,
         update_body: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None],
     ) -> None:
-        self.lookup: Callable[[list[WriteRequest]], dict[str, dict[str, Any]]] = docnumber_lookup(qbo, entity)
+        self.lookup = DocNumberLookup(qbo, entity)
         self._update_body = update_body
+
+    def lookup_queries(self, requests: list[WriteRequest]) -> list[tuple[str, str]]:
+        return self.lookup.queries(requests)
+
+    def lookup_rows(
+        self, requests: list[WriteRequest], results: list[list[dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        return self.lookup.rows(requests, results)
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
         return self._update_body(existing, desired)
@@ -181,17 +212,16 @@ class DocNumberAdapter:
 NAME_LISTS = frozenset({"Customer", "Vendor", "Employee", "Item", "Account", "Class", "Department", "Term"})
 
 
-def read_by_ids(qbo: QBOClient, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Current QBO entities by Id (batched ``IN`` queries, inactive name-list records included)."""
+def id_queries(entity: str, ids: Iterable[str]) -> list[tuple[str, str]]:
+    """``(entity, where)`` queries reading ``ids`` by Id, 100 per ``IN`` (inactive name-list records too)."""
     wanted = sorted(set(ids))
-    rows: dict[str, dict[str, Any]] = {}
     active = " AND Active IN (true, false)" if entity in NAME_LISTS else ""
-    for start in range(0, len(wanted), 100):
-        chunk = wanted[start : start + 100]
-        sql = f"SELECT * FROM {entity} WHERE Id IN {in_clause(chunk)}{active} MAXRESULTS 1000"
-        for row in qbo.query_rows(sql):
-            rows[str(row["Id"])] = row
-    return rows
+    return [(entity, f"Id IN {in_clause(wanted[i : i + 100])}{active}") for i in range(0, len(wanted), 100)]
+
+
+def read_by_ids(qbo: QBOClient, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Current QBO entities by Id (``IN`` queries of 100, all in one ``/batch`` call)."""
+    return {str(row["Id"]): row for found in qbo.query_all_each(id_queries(entity, ids)) for row in found}
 
 
 def chunk_request_id(request_ids: list[str]) -> str:
@@ -313,11 +343,29 @@ class LedgeredWriter:
             else:
                 creates.append(req)
 
-        existing = self.adapter.lookup(creates) if creates else {}
+        existing, current = self._read(creates, updates)
         to_create = [r for r in creates if r.source_id not in existing]
         linked = [(r, str(existing[r.source_id]["Id"])) for r in creates if r.source_id in existing]
-        self._write_updates(updates, linked, report)
+        if current is not None:  # the lookup's rows were read in the same call as the updates' rows
+            current.update({qid: existing[r.source_id] for r, qid in linked})
+        self._write_updates(updates, linked, report, current=current)
         self._write_creates(to_create, report, allow_retry=True)
+
+    def _read(
+        self, creates: list[WriteRequest], updates: list[tuple[WriteRequest, str]]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]] | None]:
+        """The lookup of ``creates`` (by business key) and, when the adapter can hand over its queries,
+        the current rows of ``updates`` read in the same ``/batch`` call (else None: read them later)."""
+        queries_of = getattr(self.adapter, "lookup_queries", None)
+        if not creates:
+            return {}, None
+        if queries_of is None or not updates:
+            return self.adapter.lookup(creates), None
+        lookups: list[tuple[str, str]] = queries_of(creates)
+        reads = id_queries(updates[0][0].qbo_entity, [qid for _, qid in updates])
+        results = self.qbo.query_all_each(lookups + reads)
+        existing = self.adapter.lookup_rows(creates, results[: len(lookups)])  # type: ignore[attr-defined]
+        return existing, {str(row["Id"]): row for rows in results[len(lookups) :] for row in rows}
 
     # -- updates ------------------------------------------------------------------------------------------
     def _write_updates(
@@ -325,11 +373,14 @@ class LedgeredWriter:
         updates: list[tuple[WriteRequest, str]],
         linked: list[tuple[WriteRequest, str]],
         report: WriteReport,
+        *,
+        current: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         if not updates and not linked:
             return
         entity = (updates or linked)[0][0].qbo_entity
-        current = read_by_ids(self.qbo, entity, [qid for _, qid in updates + linked])
+        if current is None:
+            current = read_by_ids(self.qbo, entity, [qid for _, qid in updates + linked])
         ops: list[tuple[WriteRequest, dict[str, Any]]] = []
         link_ids = {r.source_id for r, _ in linked}
         for req, qid in updates + linked:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
-from revqb_pipeline.sync.writer import LedgeredWriter, WriteRequest, docnumber_lookup
+from revqb_pipeline.sync.writer import DocNumberLookup, LedgeredWriter, WriteRequest, docnumber_lookup
 from revqb_pipeline_tests._qbo_support import fresh_client, served_empty_realm
 from revqb_sandbox.harness import ServedApp
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
@@ -122,3 +123,42 @@ def test_one_ledger_commit_per_chunk_for_its_outcomes(qbo: QBOClient, engine: sa
     row7 = ledger.get("customer", "7")
     assert row7 is not None and row7.status is LedgerStatus.SYNCED and row7.sync_token == "1"
     assert row7.payload_hash == requests[7].hash
+
+
+class BatchedCustomerAdapter(CustomerAdapter):
+    """The same adapter handing its lookup queries to the writer (as the DocNumber and marker adapters do)."""
+
+    def __init__(self, qbo: QBOClient) -> None:
+        self.lookup = DocNumberLookup(qbo, "Customer", "DisplayName")
+        self.lookup_queries = self.lookup.queries
+        self.lookup_rows = self.lookup.rows
+
+
+def _requests_sent(served: tuple[ServedApp, QBOSandboxSettings]) -> int:
+    app, settings = served
+    stats = httpx.get(f"{app.url}/_admin/stats").json()["realms"][settings.realm_id]
+    return int(stats["requests"])
+
+
+def test_the_lookup_of_creates_and_the_read_before_updates_share_one_call(
+    qbo: QBOClient, engine: sa.Engine, served: tuple[ServedApp, QBOSandboxSettings]
+) -> None:
+    ledger = Ledger(engine)
+    first = [_request(i, f"S {i:03d}") for i in range(150)]  # 150 keys: two IN lists in the lookup
+    LedgeredWriter(qbo, ledger, BatchedCustomerAdapter(qbo)).write(first)
+    qbo.create("Customer", {"DisplayName": "Made elsewhere", "Notes": "v1"}, request_id="pre-s")
+    # next run: 120 updates (two Id lists), 1 create, 1 record found by its key (linked)
+    second = [_request(i, f"S {i:03d}", notes="v2" if i < 120 else "v1") for i in range(150)]
+    second += [_request(500, "S new"), _request(501, "Made elsewhere")]
+    before = _requests_sent(served)
+
+    report = LedgeredWriter(qbo, ledger, BatchedCustomerAdapter(qbo)).write(second)
+
+    # one /batch of reads (2 lookup lists + 2 Id lists), 4 update batches (120 = 4 x 30), 1 create batch
+    assert _requests_sent(served) - before == 1 + 4 + 1
+    assert dict(report.counts) == {"updated": 120, "unchanged": 30, "created": 1, "linked": 1}
+    in_qbo = _qbo_ids(qbo)
+    assert len([n for n in in_qbo if n.startswith("S ")]) == 151  # no duplicate
+    assert qbo.read("Customer", in_qbo["S 007"])["Notes"] == "v2"
+    linked = ledger.get("customer", "501")
+    assert linked is not None and linked.qbo_id == in_qbo["Made elsewhere"]

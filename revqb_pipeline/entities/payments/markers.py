@@ -23,13 +23,19 @@ class MarkerAdapter:
         self.qbo = qbo
         self.prefix = prefix
 
-    def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
-        wanted = {r.source_id for r in requests}
+    def lookup_queries(self, requests: list[WriteRequest]) -> list[tuple[str, str]]:
+        """The ``(entity, where)`` queries of a lookup: the payments of the requests' customers."""
         customers = sorted({str(r.payload["CustomerRef"]["value"]) for r in requests})
-        found: dict[str, dict[str, Any]] = {}
         chunks = [customers[i : i + LOOKUP_CHUNK] for i in range(0, len(customers), LOOKUP_CHUNK)]
-        pages = self.qbo.query_all_many("Payment", [f"CustomerRef IN {in_clause(c)}" for c in chunks])
-        for rows in pages:
+        return [("Payment", f"CustomerRef IN {in_clause(c)}") for c in chunks]
+
+    def lookup_rows(
+        self, requests: list[WriteRequest], results: list[list[dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        """The live payment carrying each request's marker, from the rows of ``lookup_queries``."""
+        wanted = {r.source_id for r in requests}
+        found: dict[str, dict[str, Any]] = {}
+        for rows in results:
             for row in rows:
                 if pm.is_voided(row):
                     continue  # a voided payment is history: never linked, never edited
@@ -37,6 +43,9 @@ class MarkerAdapter:
                     if sid in wanted:
                         found[sid] = row
         return found
+
+    def lookup(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
+        return self.lookup_rows(requests, self.qbo.query_all_each(self.lookup_queries(requests)))
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
         if pm.is_voided(existing):
