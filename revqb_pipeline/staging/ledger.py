@@ -58,9 +58,12 @@ class LedgerRow:
 
     @classmethod
     def from_mapping(cls, row: Any) -> LedgerRow:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {name: row[name] for name in _ROW_FIELDS}
         values["status"] = LedgerStatus(values["status"])
         return cls(**values)
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(LedgerRow))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ account) *quarantines* it with the missing name.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -109,7 +108,7 @@ class Resolver:
 
     def resolve(self, body: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``body`` with every symbolic reference replaced (raises Unresolved)."""
-        out = copy.deepcopy(body)
+        out = _clone(body)
         for key in ("CustomerRef", "PaymentMethodRef", "DepositToAccountRef"):
             if isinstance(out.get(key), dict):
                 self._swap(out[key])
@@ -122,6 +121,16 @@ class Resolver:
                 self._swap(holder)
                 link["TxnId"] = holder["value"]
         return out
+
+
+def _clone(value: Any) -> Any:
+    """A copy of a JSON-shaped body: new dicts and lists, the (immutable) leaves shared; what
+    ``copy.deepcopy`` gives for such a body, without its memo bookkeeping."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
 
 
 def _symbol_of(value: str) -> Symbol | None:
