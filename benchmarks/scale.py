@@ -154,6 +154,7 @@ class Phase:
     ok: bool = True
     writeback: dict[str, Any] = field(default_factory=dict)  # the invoices step's revio_writeback* metadata
     revio_calls: Counter[str] = field(default_factory=Counter)  # answered calls by "METHOD Collection"
+    qbo_calls: Counter[str] = field(default_factory=Counter)  # answered QBO calls by "METHOD /path"
     staging_commits: int = 0  # commits on the revqb staging database (ledger, store), not Dagster's
 
     def projected_s(self, time_scale: float) -> float:
@@ -193,10 +194,28 @@ class RevioCalls(logging.Handler):
             self.calls[f"{method} {str(path).split('/')[1]}"] += 1
 
 
+class QBOCalls(logging.Handler):
+    """Counts the QBO client's answered calls by method and path (its DEBUG ``-> status tid=`` lines)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.calls: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "%s %s -> %s tid=%s" and isinstance(record.args, tuple) and len(record.args) == 4:
+            method, path = record.args[0], str(record.args[1]).split("?")[0]
+            self.calls[f"{method} /{path.rstrip('/').split('/')[-1]}"] += 1
+
+
 @contextlib.contextmanager
 def measure(phase: Phase, child: Child) -> Iterator[Phase]:
     """Fill ``phase`` with the wall and CPU time, QBO and Rev.io counts moved inside the block."""
-    counter, calls = Count429(), RevioCalls()
+    counter, calls, qcalls = Count429(), RevioCalls(), QBOCalls()
+    qbo_log = logging.getLogger("revqb.qbo")
+    qbo_level, qbo_propagate = qbo_log.level, qbo_log.propagate
+    qbo_log.addHandler(qcalls)
+    qbo_log.setLevel(logging.DEBUG)
+    qbo_log.propagate = False
     revio_log = logging.getLogger("revqb.revio")
     level, propagate = revio_log.level, revio_log.propagate
     revio_log.addHandler(counter)
@@ -218,6 +237,10 @@ def measure(phase: Phase, child: Child) -> Iterator[Phase]:
         revio_log.setLevel(level)
         revio_log.propagate = propagate
         phase.revio_calls.update(calls.calls)
+        qbo_log.removeHandler(qcalls)
+        qbo_log.setLevel(qbo_level)
+        qbo_log.propagate = qbo_propagate
+        phase.qbo_calls.update(qcalls.calls)
         q = child.qbo().minus(qbo_before)
         phase.qbo = QBOStats(
             requests=phase.qbo.requests + q.requests,
@@ -411,6 +434,11 @@ def report(res: SizeResult, time_scale: float, latency_s: float) -> dict[str, fl
         "Rev.io calls by kind, billing day",
         ", ".join(f"{k}={v}" for k, v in b.revio_calls.most_common()) or "n/a",
         "answered calls seen by the client (429s not included)",
+    )
+    figure(
+        "QBO calls by kind, billing day / rest / no-activity",
+        " | ".join(", ".join(f"{k}={v}" for k, v in ph.qbo_calls.most_common()) or "-" for ph in (b, r, q)),
+        "answered calls seen by the client; GET /cdc = the quickbooks/drift asset's pass",
     )
     wb = b.writeback
     figure(
