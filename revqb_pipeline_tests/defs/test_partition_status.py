@@ -259,3 +259,32 @@ def test_a_range_run_reports_each_days_check_on_its_partition(env: Pipeline) -> 
         "2026-01-02": "SUCCEEDED",
         "2026-01-03": "SUCCEEDED",
     }
+
+
+@pytest.mark.slow
+def test_revqb_sync_over_a_window_records_the_start_and_confirms_its_quiet_days(
+    env: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI end to end: runs for the active days, empty materializations for the quiet ones, and the
+    tenant's first activity recorded for the next definitions load."""
+    from revqb_pipeline.cli import main
+
+    env.clock(f"{BILL_DAY}T01:00:00")
+    env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
+    env.clock("2026-01-04T09:00:00")
+    env.pay(min(env.bills()), Decimal("3.00"), None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(env.home))  # the CLI runs on the test's instance
+    assert main(["sync", "--since", BILL_DAY, "--to", "2026-01-05"]) == 0
+    assert env.runtime().store.get_cursor(FIRST_ACTIVITY_CURSOR) == BILL_DAY
+    for key in (dg.AssetKey(["revio", "bills"]), dg.AssetKey(["quickbooks", "invoices"])):
+        value = get_and_update_asset_status_cache_value(env.instance, key, bill_date_partitions)
+        assert value is not None
+        done = set(
+            value.deserialize_materialized_partition_subsets(bill_date_partitions).get_partition_keys()
+        )
+        assert {BILL_DAY, "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"} <= done, key
+    quiet = env.instance.get_latest_materialization_event(dg.AssetKey(["quickbooks", "invoices"]))
+    assert quiet is not None and quiet.asset_materialization is not None
+    assert quiet.asset_materialization.partition == "2026-01-05"
+    assert quiet.asset_materialization.metadata["confirmed_by"].value == "revqb sync"
