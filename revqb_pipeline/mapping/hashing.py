@@ -53,10 +53,11 @@ def _encode(obj: Any, decimal_as_string: bool) -> str:
     raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
 
 
-# A bare number token (first, or after ":", "," or "[" in compact JSON) that is a float: any float when
-# Decimals are written as strings, one in exponent form otherwise (look-alike text costs the slow path).
-_BARE_FLOAT = re.compile(r"(?:^|[:,\[])-?\d+[.eE]")
-_BARE_EXPONENT = re.compile(r"(?:^|[:,\[])-?\d+(?:\.\d+)?[eE]")
+# A float: as numbers, one in exponent form (``repr`` writes ``1e-05``, the reference ``0.00001``; text that
+# merely looks so only costs the slow path); as strings, any bare fractional number after ":", "," or "["
+# (the reference writes floats as strings there; Decimals are already quoted).
+_FLOAT_EXPONENT = re.compile(r"[0-9]e[-+]")
+_BARE_FLOAT = re.compile(r"[:,\[]-?[0-9]+[.e]")
 _NUL = "\\u0000"  # how json writes the NUL characters around a marked Decimal
 
 
@@ -94,8 +95,11 @@ def plain_canonical_json(obj: Any, *, decimal_as_string: bool = False) -> str | 
         )
     except (_NotPlain, ValueError, TypeError):
         return None
-    if (_BARE_FLOAT if decimal_as_string else _BARE_EXPONENT).search(text):
-        return None  # the reference writes floats as strings, or exponents spelled out
+    if decimal_as_string:
+        if isinstance(obj, float) or _BARE_FLOAT.search(text):
+            return None
+    elif ("e+" in text or "e-" in text) and _FLOAT_EXPONENT.search(text):
+        return None
     if marks or _NUL in text:
         # every escaped NUL must be one of the markers' two, so stripping the markers' ends is exact
         if text.count(_NUL) != 2 * marks or text.count('"' + _NUL + "D") != marks:
