@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill validate clean browser compose-cli
+.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill bench-latency validate clean browser compose-cli
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-scale: $(STAMP)
 # Issue 10's backfill benchmark: 12 months of a 1,000-customer tenant as range runs (long; never part of `test`).
 bench-backfill: $(STAMP)
 	$(BIN)/python -m benchmarks.backfill $(BACKFILL_ARGS)
+
+# Issue 14's real-time benchmark: bill in Rev.io -> invoice in QBO through webhooks and through polling (~6 min).
+bench-latency: $(STAMP)
+	$(BIN)/python -m benchmarks.webhook_latency $(LATENCY_ARGS)
 
 clean:
 	rm -rf $(VENV) .revqb .pytest_cache .ruff_cache
