@@ -6,6 +6,7 @@ revqb's own writes (the sync, the restore) are never drift; unsigned and forged 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -170,7 +171,7 @@ def _changes(d: Any) -> dict[str, tuple[Any, Any]]:
 
 
 @pytest.mark.slow
-def test_drift_detected_recorded_alerted_once_and_restored(world) -> None:
+def test_drift_detected_recorded_alerted_once_and_restored(world, capsys) -> None:
     p, receiver, slack = world
     rt = p.runtime()
     notifier = Notifier([SlackChannel(slack.url)], rt.engine)
@@ -229,6 +230,18 @@ def test_drift_detected_recorded_alerted_once_and_restored(world) -> None:
     # report (the default policy) repairs nothing
     loads = load_functions(entities.STEPS)
     assert restore_drift(rt, loads).restored == {}
+
+    # the CLI shows it: `revqb status` lists the open drift, `revqb reconcile` fails while it is open
+    from revqb_pipeline.cli import main
+
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["drift"]
+    assert {(d["source_type"], d["source_id"], d["kind"]) for d in shown} == {
+        (st, sid, found[(st, sid)].kind) for st, sid in found
+    }
+    assert main(["reconcile"]) == 1
+    assert "QBO drift: 4 open (see revqb status)" in capsys.readouterr().out
 
     # restore: re-posted from Rev.io through the ledger
     mapping = Path(p.home.parent / "restore.yaml")
