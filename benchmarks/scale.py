@@ -204,7 +204,7 @@ class QBOCalls(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == "%s %s -> %s tid=%s" and isinstance(record.args, tuple) and len(record.args) == 4:
             method, path = record.args[0], str(record.args[1]).split("?")[0]
-            self.calls[f"{method} /{path.rstrip('/').split('/')[-1]}"] += 1
+            self.calls[f"{method} /{path.strip('/').split('/')[0]}"] += 1  # /batch, /query, /companyinfo
 
 
 @contextlib.contextmanager
