@@ -174,3 +174,23 @@ def test_a_selected_file_connection_prefixes_keys_and_pools_by_realm(
     assert {e["python_module"]["module_name"] for e in workspace["load_from"]} == {
         "revqb_pipeline.connections.locations"
     }
+
+
+def test_a_connections_alerts_name_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from revqb_pipeline.defs.alerts.resources import NotifierResource
+    from revqb_pipeline.notify import Alert
+    from revqb_pipeline_tests._receivers import SlackReceiver
+
+    path = _write(tmp_path, {"connections": [_conn("acme", "111", "sqlite:///a.db")]})
+    monkeypatch.setattr(connections, "_selected", None)
+    slack = SlackReceiver()
+    try:
+        alert = [Alert(key="k1", kind="run_failure", text="revqb_sync_job run 1 failed")]
+        NotifierResource(slack_webhook_url=slack.url).notifier(None).send("revqb: Dagster run failed", alert)
+        monkeypatch.setenv("REVQB_CONNECTIONS_FILE", str(path))
+        monkeypatch.setenv("REVQB_CONNECTION", "acme")
+        NotifierResource(slack_webhook_url=slack.url).notifier(None).send("revqb: Dagster run failed", alert)
+    finally:
+        slack.served.stop()
+    assert slack.messages[0].startswith("*revqb: Dagster run failed (1)*")
+    assert slack.messages[1].startswith("*[acme] revqb: Dagster run failed (1)*")

@@ -7,10 +7,12 @@ the code location loads leaves that field empty, which disables the channel inst
 """
 
 import os
+from collections.abc import Sequence
 
 import dagster as dg
 
-from revqb_pipeline.notify import Notifier, NotifySettings
+from revqb_pipeline import connections
+from revqb_pipeline.notify import Alert, Channel, Notifier, NotifyResult, NotifySettings
 from revqb_pipeline.staging import Engine
 
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
@@ -44,10 +46,23 @@ class NotifierResource(dg.ConfigurableResource):
         )
 
     def notifier(self, engine: Engine | None) -> Notifier:
-        return Notifier(self.settings().channels(), engine)
+        label = connections.label()  # "[acme] " for a connection of REVQB_CONNECTIONS_FILE, else ""
+        channels = self.settings().channels()
+        return _ConnectionNotifier(label, channels, engine) if label else Notifier(channels, engine)
 
     def run_url(self, run_id: str) -> str:
         return f"{self.dagster_url.rstrip('/')}/runs/{run_id}"
+
+
+class _ConnectionNotifier(Notifier):
+    """A connection's notifier: every subject starts with the connection (``[acme] revqb: ...``)."""
+
+    def __init__(self, label: str, channels: Sequence[Channel], engine: Engine | None) -> None:
+        super().__init__(channels, engine)
+        self.label = label
+
+    def send(self, subject: str, alerts: Sequence[Alert]) -> NotifyResult:
+        return super().send(self.label + subject, alerts)
 
 
 def _secret(name: str) -> dg.EnvVar | None:

@@ -75,6 +75,6 @@ def run_failure_alerts(
 ) -> None:
     rt = staging.runtime()
     alert = run_failure_alert(context, notifier.run_url(context.dagster_run.run_id))
-    result = notifier.notifier(rt.engine).send(connections.label() + RUN_FAILURE_SUBJECT, [alert])
+    result = notifier.notifier(rt.engine).send(RUN_FAILURE_SUBJECT, [alert])
     if result.errors:
         context.log.warning(f"alert delivery failed: {'; '.join(result.errors)}")
