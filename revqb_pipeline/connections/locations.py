@@ -26,7 +26,7 @@ import yaml
 from revqb_pipeline import connections
 from revqb_pipeline.connections.config import ConnectionsFile
 
-MODULE = __name__
+MODULE = "revqb_pipeline.connections.locations"
 
 
 def __getattr__(name: str) -> Any:

@@ -194,3 +194,27 @@ def test_a_connections_alerts_name_it(tmp_path: Path, monkeypatch: pytest.Monkey
         slack.served.stop()
     assert slack.messages[0].startswith("*revqb: Dagster run failed (1)*")
     assert slack.messages[1].startswith("*[acme] revqb: Dagster run failed (1)*")
+
+
+def test_the_shipped_example_is_valid_and_gives_a_workspace() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "connections.example.yaml"
+    file = load_connections(example)
+    assert [c.name for c in file.connections] == ["acme", "acme_west"]
+    workspace = yaml.safe_load(workspace_yaml(file))
+    assert [e["python_module"]["location_name"] for e in workspace["load_from"]] == ["acme", "acme_west"]
+
+
+def test_the_workspace_command_names_the_module() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-m", "revqb_pipeline.connections.locations", "deploy/connections.example.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    entries = yaml.safe_load(out.stdout)["load_from"]
+    assert {e["python_module"]["module_name"] for e in entries} == {"revqb_pipeline.connections.locations"}
