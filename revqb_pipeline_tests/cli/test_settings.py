@@ -114,6 +114,8 @@ def test_env_names_are_unchanged() -> None:
         "QBO_THROTTLE_BACKOFF_S",
         "REVQB_REVIO_WRITEBACK",
         "REVQB_AUTOMATION",
+        "REVQB_LIMITER",
+        "REVQB_LIMITS_DB_URL",
     }
 
 
