@@ -38,6 +38,75 @@ class LimiterStats:
     max_in_flight: int = 0
 
 
+def window_wait(done: Sequence[float], in_flight: int, limit: int | None, length: float, now: float) -> float:
+    """Seconds until one more request fits a window (``inf``: only a completion can free a slot).
+
+    ``done``: completion times (sorted); a request counts from admission until ``length`` after completion.
+    """
+    if limit is None:
+        return 0.0
+    recent = [t for t in done if t > now - length]
+    count = in_flight + len(recent)
+    if count < limit:
+        return 0.0
+    k = count - limit + 1  # this many counted requests must leave the window
+    if k > len(recent):
+        return math.inf
+    return recent[k - 1] + length - now
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The rate limits of one API account and their window lengths: the pure arithmetic shared by the
+    in-process :class:`SlidingWindowLimiter` and the database-backed ``staging.limits.DbRateLimiter``."""
+
+    per_minute: int
+    per_second: int | None
+    batch_per_minute: int | None
+    minute: float
+    second: float
+
+    @classmethod
+    def of(
+        cls,
+        per_minute: int,
+        per_second: int | None,
+        max_concurrent: int | None,
+        batch_per_minute: int | None,
+        time_scale: float,
+        margin: float,
+        jitter_s: float,
+    ) -> Windows:
+        """Check the limits (``None``: not enforced, else >= 1); widen the windows by margin and jitter."""
+        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
+            raise ValueError("limits must be >= 1")
+        minute = 60.0 * time_scale * (1 + margin) + jitter_s
+        second = 1.0 * time_scale * (1 + margin) + jitter_s
+        return cls(per_minute, per_second, batch_per_minute, minute, second)
+
+    def delay(
+        self,
+        now: float,
+        paused_until: float,
+        done: Sequence[float],
+        in_flight: int,
+        batches_done: Sequence[float],
+        batches_in_flight: int,
+        batch: bool,
+    ) -> float:
+        """Seconds until one more request (a batch if ``batch``) fits every window (0: now)."""
+        waits = [
+            paused_until - now,
+            window_wait(done, in_flight, self.per_minute, self.minute, now),
+            window_wait(done, in_flight, self.per_second, self.second, now),
+        ]
+        if batch:
+            waits.append(
+                window_wait(batches_done, batches_in_flight, self.batch_per_minute, self.minute, now)
+            )
+        return max(0.0, *waits)
+
+
 class SlidingWindowLimiter:
     """Keeps one API account under per-minute / per-second / batch-per-minute caps and a concurrency gate.
 
@@ -64,16 +133,15 @@ class SlidingWindowLimiter:
         margin: float = 0.02,
         jitter_s: float = 0.005,
     ) -> None:
-        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
-            raise ValueError("limits must be >= 1")
+        self._windows = Windows.of(
+            per_minute, per_second, max_concurrent, batch_per_minute, time_scale, margin, jitter_s
+        )
         self.per_minute = per_minute
         self.per_second = per_second
         self.max_concurrent = max_concurrent
         self.batch_per_minute = batch_per_minute
         self.time_scale = time_scale
         self._clock = clock
-        self._minute = 60.0 * time_scale * (1 + margin) + jitter_s
-        self._second = 1.0 * time_scale * (1 + margin) + jitter_s
         self._done: deque[float] = deque()  # completion times of the last minute's requests (sorted)
         self._batches_done: deque[float] = deque()
         self._in_flight = 0
@@ -84,42 +152,23 @@ class SlidingWindowLimiter:
 
     # -- window arithmetic (call with the lock held) -------------------------------------------------
 
-    @staticmethod
-    def _window_wait(
-        done: Sequence[float], in_flight: int, limit: int | None, length: float, now: float
-    ) -> float:
-        """Seconds until one more request fits a window (``inf``: only a completion can free a slot)."""
-        if limit is None:
-            return 0.0
-        recent = [t for t in done if t > now - length]
-        count = in_flight + len(recent)
-        if count < limit:
-            return 0.0
-        k = count - limit + 1  # this many counted requests must leave the window
-        if k > len(recent):
-            return math.inf
-        return recent[k - 1] + length - now
-
     def _prune(self, now: float) -> None:
         for window in (self._done, self._batches_done):
-            while window and window[0] <= now - self._minute:
+            while window and window[0] <= now - self._windows.minute:
                 window.popleft()
 
     def _delay(self, now: float, batch: bool) -> float:
         """Seconds until a request fits every window (0 = now); ignores the concurrency gate."""
         self._prune(now)
-        waits = [
-            self._paused_until - now,
-            self._window_wait(self._done, self._in_flight, self.per_minute, self._minute, now),
-            self._window_wait(self._done, self._in_flight, self.per_second, self._second, now),
-        ]
-        if batch:
-            waits.append(
-                self._window_wait(
-                    self._batches_done, self._batches_in_flight, self.batch_per_minute, self._minute, now
-                )
-            )
-        return max(0.0, *waits)
+        return self._windows.delay(
+            now,
+            self._paused_until,
+            self._done,
+            self._in_flight,
+            self._batches_done,
+            self._batches_in_flight,
+            batch,
+        )
 
     def _slot_free(self) -> bool:
         return self.max_concurrent is None or self._in_flight < self.max_concurrent

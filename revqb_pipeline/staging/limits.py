@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from revqb_pipeline.clients.ratelimit import (
     LimiterStats,
     RateLimiter,
-    SlidingWindowLimiter,
+    Windows,
     limiter_for,
     revio_limiter_for,
     revio_tenant,
@@ -56,13 +56,12 @@ __all__ = [
 #: process alone), ``auto`` (``db`` on PostgreSQL, a shared deployment; ``process`` on SQLite).
 LIMITER_MODES = ("auto", "db", "process")
 
-_window_wait = SlidingWindowLimiter._window_wait
-
 
 class DbRateLimiter:
     """The limits of one bucket, enforced through the database for every process that uses it.
 
-    Same limits and window widths as :class:`SlidingWindowLimiter` (``time_scale``, ``margin``,
+    Same limits, window widths and arithmetic (:class:`~revqb_pipeline.clients.ratelimit.Windows`) as
+    :class:`~revqb_pipeline.clients.ratelimit.SlidingWindowLimiter` (``time_scale``, ``margin``,
     ``jitter_s``); ``None`` leaves a limit unenforced. Thread-safe (each call uses its own connection).
     """
 
@@ -82,8 +81,9 @@ class DbRateLimiter:
         poll_max_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
-            raise ValueError("limits must be >= 1")
+        self._windows = Windows.of(
+            per_minute, per_second, max_concurrent, batch_per_minute, time_scale, margin, jitter_s
+        )
         self.engine = engine
         self.bucket = bucket
         self.per_minute = per_minute
@@ -92,8 +92,6 @@ class DbRateLimiter:
         self.batch_per_minute = batch_per_minute
         self.time_scale = time_scale
         self.lease_s = lease_s
-        self._minute = 60.0 * time_scale * (1 + margin) + jitter_s
-        self._second = 1.0 * time_scale * (1 + margin) + jitter_s
         self._poll_max = poll_max_s
         self._sleep = sleep
         self._pg = engine.dialect.name == "postgresql"
@@ -150,7 +148,9 @@ class DbRateLimiter:
                 .where(s.c.bucket == self.bucket, s.c.done_at.is_(None), s.c.lease_until < now)
                 .values(done_at=s.c.lease_until)
             )
-            conn.execute(s.delete().where(s.c.bucket == self.bucket, s.c.done_at <= now - self._minute))
+            conn.execute(
+                s.delete().where(s.c.bucket == self.bucket, s.c.done_at <= now - self._windows.minute)
+            )
             rows = conn.execute(
                 sa.select(s.c.done_at, s.c.batch).where(s.c.bucket == self.bucket).order_by(s.c.done_at)
             ).all()
@@ -158,16 +158,9 @@ class DbRateLimiter:
             in_flight = len(rows) - len(done)
             batches_done = [r.done_at for r in rows if r.done_at is not None and r.batch]
             batches_in_flight = sum(1 for r in rows if r.done_at is None and r.batch)
-            waits = [
-                paused_until - now,
-                _window_wait(done, in_flight, self.per_minute, self._minute, now),
-                _window_wait(done, in_flight, self.per_second, self._second, now),
-            ]
-            if batch:
-                waits.append(
-                    _window_wait(batches_done, batches_in_flight, self.batch_per_minute, self._minute, now)
-                )
-            delay = max(0.0, *waits)
+            delay = self._windows.delay(
+                now, paused_until, done, in_flight, batches_done, batches_in_flight, batch
+            )
             if self.max_concurrent is not None and in_flight >= self.max_concurrent:
                 delay = max(delay, math.inf)
             if delay > 0:
