@@ -25,7 +25,7 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.ratelimit import RateLimiter, limiter_for
-from revqb_pipeline.clients.retry import call_with_retries
+from revqb_pipeline.clients.retry import RetryingClient
 
 log = logging.getLogger("revqb.qbo")
 
@@ -135,13 +135,15 @@ class BatchItemResult:
 # --------------------------------------------------------------------------- client
 
 
-class QBOClient:
+class QBOClient(RetryingClient):
     """A QBO v3 client for one realm. Thread-safe; share one per realm and process.
 
     Every request passes the realm's limiter (in-process :class:`QBORateLimiter` by default, or one
     shared through the staging database). Writes carry ``?requestid=`` and are retried
     with the same requestid and body on network errors, 429 and 5xx; a 401 refreshes the token once.
     """
+
+    _log = log
 
     def __init__(
         self,
@@ -236,16 +238,12 @@ class QBOClient:
                     refreshed = True
                     self.oauth.refresh(stale_access_token=token)
 
-        return call_with_retries(
+        return self._with_retries(
             attempt,
-            retries=self.max_retries,
-            retryable=lambda e: isinstance(e, QBOError) and e.transient,
-            base_s=self.backoff_base_s,
-            sleep=self._sleep,
+            f"{method} {path}",
+            lambda e: isinstance(e, QBOError) and e.transient,
             delay_for=self._retry_delay,
             on_retry=self._before_retry,
-            label=f"{method} {path}",
-            logger=log,
         )
 
     def _send(

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-__all__ = ["MAX_BACKOFF_S", "call_with_retries", "exponential_wait"]
+__all__ = ["MAX_BACKOFF_S", "RetryingClient", "call_with_retries", "exponential_wait"]
 
 T = TypeVar("T")
 
@@ -73,6 +73,37 @@ def call_with_retries(
         reraise=True,
     )
     return retrying(attempt)
+
+
+class RetryingClient:
+    """The retry settings an API client holds (``max_retries``, ``backoff_base_s``, ``_sleep``, ``_log``);
+    :meth:`_with_retries` runs one call under them."""
+
+    max_retries: int
+    backoff_base_s: float
+    _sleep: Callable[[float], None]
+    _log: ClassVar[logging.Logger] = log
+
+    def _with_retries(
+        self,
+        attempt: Callable[[], T],
+        label: str,
+        retryable: Callable[[BaseException], bool],
+        delay_for: Callable[[BaseException], float | None] | None = None,
+        on_retry: Callable[[BaseException], None] | None = None,
+    ) -> T:
+        """:func:`call_with_retries` with this client's retries, backoff, sleep and logger."""
+        return call_with_retries(
+            attempt,
+            retries=self.max_retries,
+            retryable=retryable,
+            base_s=self.backoff_base_s,
+            sleep=self._sleep,
+            delay_for=delay_for,
+            on_retry=on_retry,
+            label=label,
+            logger=self._log,
+        )
 
 
 def _describe(error: BaseException | None) -> str:

@@ -25,7 +25,7 @@ from revqb_pipeline.clients.errors import (
     parse_retry_after,
 )
 from revqb_pipeline.clients.ratelimit import RateLimiter, revio_limiter_for
-from revqb_pipeline.clients.retry import call_with_retries
+from revqb_pipeline.clients.retry import RetryingClient
 
 log = logging.getLogger("revqb.revio")
 
@@ -132,7 +132,7 @@ def _throttle_delay(err: BaseException) -> float | None:
     return None
 
 
-class RevioClient:
+class RevioClient(RetryingClient):
     """A Rev.io REST client. ``base_url`` is the API root with or without ``/v1``. Thread-safe (its only
     state is the shared ``httpx.Client`` and the tenant's limiter).
 
@@ -142,6 +142,8 @@ class RevioClient:
     ``create`` (not idempotent) is retried only when the request surely did not land: 429, 503 and
     connection failures; otherwise it raises (a :class:`RevioTransportError` means "outcome unknown").
     """
+
+    _log = log
 
     def __init__(
         self,
@@ -213,16 +215,7 @@ class RevioClient:
                 return False
             return err.status in (429, 503) or (idempotent and err.status >= 500)
 
-        return call_with_retries(
-            attempt,
-            retries=self.max_retries,
-            retryable=retryable,
-            base_s=self.backoff_base_s,
-            sleep=self._sleep,
-            delay_for=_throttle_delay,
-            label=f"{method} {path}",
-            logger=log,
-        )
+        return self._with_retries(attempt, f"{method} {path}", retryable, delay_for=_throttle_delay)
 
     def _send(
         self,
