@@ -23,15 +23,25 @@ drift_metadata = sa.MetaData()
 _AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _PG_LOCK = 727_014  # pg_advisory_xact_lock key serializing ensure_schema across processes
 
+
+def _id() -> sa.Column[Any]:
+    return sa.Column("id", _AutoId, primary_key=True, autoincrement=True)
+
+
+def _required(name: str, length: int) -> sa.Column[Any]:
+    """A ``NOT NULL`` string column of at most ``length`` characters."""
+    return sa.Column(name, sa.String(length), nullable=False)
+
+
 qbo_notifications = sa.Table(
     "qbo_notifications",
     drift_metadata,
-    sa.Column("id", _AutoId, primary_key=True, autoincrement=True),
-    sa.Column("realm_id", sa.String(64), nullable=False),
-    sa.Column("entity", sa.String(32), nullable=False),
-    sa.Column("qbo_id", sa.String(64), nullable=False),
-    sa.Column("operation", sa.String(16), nullable=False),
-    sa.Column("last_updated", sa.String(40), nullable=False),
+    _id(),
+    _required("realm_id", 64),
+    _required("entity", 32),
+    _required("qbo_id", 64),
+    _required("operation", 16),
+    _required("last_updated", 40),
     sa.Column("received_at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("processed_at", UTCDateTime),
     sa.UniqueConstraint(
@@ -43,17 +53,17 @@ qbo_notifications = sa.Table(
 qbo_drift = sa.Table(
     "qbo_drift",
     drift_metadata,
-    sa.Column("id", _AutoId, primary_key=True, autoincrement=True),
-    sa.Column("source_type", sa.String(32), nullable=False),
-    sa.Column("source_id", sa.String(128), nullable=False),
-    sa.Column("qbo_entity", sa.String(32), nullable=False),
-    sa.Column("qbo_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # changed | voided | deleted
+    _id(),
+    _required("source_type", 32),
+    _required("source_id", 128),
+    _required("qbo_entity", 32),
+    _required("qbo_id", 64),
+    _required("kind", 16),  # changed | voided | deleted
     sa.Column("changes_json", sa.Text, nullable=False),  # [{"field", "from", "to"}]
-    sa.Column("fingerprint", sa.String(64), nullable=False),
+    _required("fingerprint", 64),
     # the fingerprint while the drift is open, NULL once resolved: one open row per record and drift
     sa.Column("open_key", sa.String(64)),
-    sa.Column("detected_by", sa.String(16), nullable=False),  # cdc | webhook
+    _required("detected_by", 16),  # cdc | webhook
     sa.Column("detected_at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("alerted_at", UTCDateTime),
     sa.Column("resolution", sa.String(16)),  # restored | matches | superseded (NULL: open)
@@ -68,7 +78,7 @@ qbo_cdc_checkpoints = sa.Table(
     drift_metadata,
     sa.Column("realm_id", sa.String(64), primary_key=True),
     sa.Column("entity", sa.String(32), primary_key=True),
-    sa.Column("changed_since", sa.String(40), nullable=False),
+    _required("changed_since", 40),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
