@@ -131,20 +131,11 @@ class DryRunQBOClient(QBOClient):
         self._made_up: dict[tuple[str, str], dict[str, Any]] = {}
         self._ids_lock = threading.Lock()
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        text_body: str | None = None,
-        batch: bool = False,
-    ) -> dict[str, Any]:
+    def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """:meth:`QBOClient.request` for reads; a write is withheld and answered as QBO would."""
+        json_body, text_body, params = kw.get("json_body"), kw.get("text_body"), kw.get("params")
         if _is_read(method, path, json_body):
-            data = super().request(
-                method, path, params=params, json_body=json_body, text_body=text_body, batch=batch
-            )
+            data = super().request(method, path, **kw)
             if path == "/query" and text_body:
                 self._add_made_up(text_body, data)
             elif path == "/batch":
@@ -226,26 +217,11 @@ class DryRunRevioClient(RevioClient):
         self.__dict__.update(inner.__dict__)
         self.log = log
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        json_body: Any = None,
-        content_type: str = "application/json",
-        idempotent: bool = True,
-    ) -> httpx.Response:
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """:meth:`RevioClient.request` for a ``GET``; any other call is withheld and answered ``200``."""
         if method.upper() == "GET":
-            return super().request(
-                method,
-                path,
-                params=params,
-                json_body=json_body,
-                content_type=content_type,
-                idempotent=idempotent,
-            )
-        self.log.add(Withheld("Rev.io", method.lower(), path, json_body))
+            return super().request(method, path, **kw)
+        self.log.add(Withheld("Rev.io", method.lower(), path, kw.get("json_body")))
         request = httpx.Request(method, f"{self.base_url}{path}")
         return httpx.Response(200, json={"ok": True, "id": 0}, request=request)
 
