@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,33 @@ from revqb_pipeline.models.tokens import MemoryTokenStore, OAuthTokens
 from revqb_pipeline.staging.db import make_engine
 from revqb_pipeline.staging.limits import DbRateLimiter, db_revio_limiter
 from revqb_pipeline.staging.tokens import SqlTokenStore
+
+
+def _run_threads(
+    call: Callable[[int], None], threads: int, calls: int, barrier: Any
+) -> tuple[int, list[str]]:
+    """After ``barrier``, ``threads`` threads each run ``call(0..calls-1)``; ``(ok, [error kinds])``."""
+    ok, errors = 0, []
+    lock = threading.Lock()
+
+    def thread() -> None:
+        nonlocal ok
+        for n in range(calls):
+            try:
+                call(n)
+                with lock:
+                    ok += 1
+            except ApiError as exc:
+                with lock:
+                    errors.append(type(exc).__name__)
+
+    barrier.wait(timeout=60)
+    workers = [threading.Thread(target=thread) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return ok, errors
 
 
 @dataclass(frozen=True)
@@ -44,31 +72,16 @@ def send_load(plan: LoadPlan, barrier: Any, results: Any) -> None:
     else:
         limiter = DbRateLimiter(make_engine(plan.db_url), f"qbo:{plan.realm_id}", **plan.limits)
     qbo = QBOClient(plan.qbo_url, plan.realm_id, oauth, limiter=limiter, max_retries=0, timeout=10)
-    ok, errors = 0, []
-    lock = threading.Lock()
 
-    def thread() -> None:
-        nonlocal ok
-        for n in range(plan.calls):
-            try:
-                if n == 0:
-                    qbo.query_all_each([("Account", "Active = true"), ("Item", "Active = true")])
-                else:
-                    qbo.query_rows("SELECT * FROM Account MAXRESULTS 1")
-                with lock:
-                    ok += 1
-            except ApiError as exc:
-                with lock:
-                    errors.append(type(exc).__name__)
+    def call(n: int) -> None:
+        if n == 0:
+            qbo.query_all_each([("Account", "Active = true"), ("Item", "Active = true")])
+        else:
+            qbo.query_rows("SELECT * FROM Account MAXRESULTS 1")
 
-    barrier.wait(timeout=60)
-    workers = [threading.Thread(target=thread) for _ in range(plan.threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    outcome = _run_threads(call, plan.threads, plan.calls, barrier)
     qbo.close()
-    results.put((ok, errors))
+    results.put(outcome)
 
 
 def refresh_token(
@@ -109,25 +122,10 @@ def send_revio_load(plan: RevioPlan, barrier: Any, results: Any) -> None:
         plan.url, plan.client_code, plan.login, plan.password, plan.subscription_key,
         max_retries=0, limiter=limiter,
     )  # fmt: skip
-    ok, errors = 0, []
-    lock = threading.Lock()
 
-    def thread() -> None:
-        nonlocal ok
-        for _ in range(plan.calls):
-            try:
-                client.get_json("/Customers", {"search.page_size": "1"})
-                with lock:
-                    ok += 1
-            except ApiError as exc:
-                with lock:
-                    errors.append(type(exc).__name__)
+    def call(_n: int) -> None:
+        client.get_json("/Customers", {"search.page_size": "1"})
 
-    barrier.wait(timeout=60)
-    workers = [threading.Thread(target=thread) for _ in range(plan.threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    outcome = _run_threads(call, plan.threads, plan.calls, barrier)
     client.close()
-    results.put((ok, errors))
+    results.put(outcome)
