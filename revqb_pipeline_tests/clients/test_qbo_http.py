@@ -70,8 +70,9 @@ def _env(settings: QBOSandboxSettings, **client_kw: Any) -> Env:
     return Env(served, settings, store, oauth, limiter, qbo)
 
 
-@pytest.fixture
-def env() -> Iterator[Env]:
+@pytest.fixture(name="env")
+def qbo_env() -> Iterator[Env]:
+    """A client against an empty QBO sandbox (imported by test_retry.py too)."""
     e = _env(QBOSandboxSettings(time_scale=TIME_SCALE, empty=True, refresh_grace_s=5))
     yield e
     e.qbo.close()

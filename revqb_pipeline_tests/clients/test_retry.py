@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,10 +15,9 @@ from revqb_pipeline.clients.errors import (
 )
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.clients.retry import MAX_BACKOFF_S, call_with_retries
-from revqb_pipeline_tests.clients.test_qbo_http import TIME_SCALE, Env, _env
+from revqb_pipeline_tests.clients.test_qbo_http import Env, qbo_env  # noqa: F401 (the env fixture)
 
 qbo_app = pytest.importorskip("revqb_sandbox.qbo.app", reason="QBO sandbox (revqb_sandbox.qbo.app) missing")
-from revqb_sandbox.qbo.settings import QBOSandboxSettings  # noqa: E402
 
 
 def _failing(errors: list[BaseException], result: str = "ok") -> tuple[list[int], object]:
@@ -82,15 +80,6 @@ def test_permanent_errors_are_never_retried_and_retry_after_is_honoured() -> Non
     with pytest.raises(QBOServerError):  # retries=0: one try, no wait
         call_with_retries(attempt, retries=0, retryable=lambda e: True, base_s=0.5, sleep=sleeps.append)  # type: ignore[arg-type]
     assert len(calls) == 1 and sleeps == [7.0]
-
-
-@pytest.fixture
-def env() -> Iterator[Env]:
-    e = _env(QBOSandboxSettings(time_scale=TIME_SCALE, empty=True, refresh_grace_s=5))
-    yield e
-    e.qbo.close()
-    e.oauth.close()
-    e.served.stop()
 
 
 @pytest.mark.slow
