@@ -67,19 +67,6 @@ def test_usage_error_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["--help"])
-    out = capsys.readouterr().out
-    for line in (
-        "0    all synced",
-        "1    a failure",
-        "2    usage or configuration",
-        "3    records quarantined",
-    ):
-        assert line in out, out
-
-
 def test_source_types_are_the_registrys_ledger_types() -> None:
     """The --type list (static, so ``revqb --help`` stays fast) is exactly the registry's source types."""
     from revqb_pipeline.entities import ledger_source_types
