@@ -55,9 +55,14 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_con
 _DEBUG: list[bool] = []  # set by --debug for the error handling in main()
 
 TYPE_HELP = f"only records of this ledger source type: {', '.join(SOURCE_TYPES)}"
-SINCE_HELP = "read records created since this day (instead of --days)"
-DAYS_BACK_HELP = "read records of the last N days (0: all)"
 FAULTS_HELP = "faults to inject, e.g. qbo.drop_after_commit=0.1,qbo.http_429=0.05"
+
+#: Options that several commands share (each use makes its own click.Option).
+DAYS_BACK = click.option(
+    "--days", type=NON_NEGATIVE, default=90, help="read records of the last N days (0: all)"
+)
+SINCE = click.option("--since", type=DAY_TEXT, help="read records created since this day (instead of --days)")
+HOST = click.option("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
 
 
 def _call(func: Callable[[Any], int], options: dict[str, Any]) -> int:
@@ -197,7 +202,7 @@ webhooks = _group("webhooks", "receive Rev.io (and QBO) webhook notifications fo
 
 
 @_command(webhooks, "serve", "store notifications until stopped; register the receiver with Rev.io first")
-@click.option("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
+@HOST
 @click.option("--port", type=NON_NEGATIVE, default=8787, help="port to listen on")
 @click.option(
     "--register/--no-register",
@@ -223,8 +228,8 @@ mappings = _group("mappings", "check the mapping file against Rev.io, or write a
 @click.option(
     "--mapping", metavar="FILE", help="mapping file  [default: REVQB_MAPPING_FILE, else the packaged one]"
 )
-@click.option("--days", type=NON_NEGATIVE, default=90, help=DAYS_BACK_HELP)
-@click.option("--since", type=DAY_TEXT, help=SINCE_HELP)
+@DAYS_BACK
+@SINCE
 @click.option("--strict", is_flag=True, help="catalog entries not used yet also fail")
 @click.option("--json", "json", is_flag=True, help="print the report as JSON")
 @click.option("--verbose", is_flag=True, help="also list products mapped by catch-all rules")
@@ -235,8 +240,8 @@ def mappings_check(**options: Any) -> int:
 @_command(mappings, "init", "write a commented starter mapping file from the Rev.io catalog")
 @click.option("--output", metavar="FILE", help="file to write  [default: print it]")
 @click.option("--force", is_flag=True, help="overwrite --output if it exists")
-@click.option("--days", type=NON_NEGATIVE, default=90, help=DAYS_BACK_HELP)
-@click.option("--since", type=DAY_TEXT, help=SINCE_HELP)
+@DAYS_BACK
+@SINCE
 def mappings_init(**options: Any) -> int:
     return _call(cmd_mappings_init, options)
 
@@ -245,7 +250,7 @@ sandbox = _group("sandbox", "the bundled Rev.io and QBO sandbox servers")
 
 
 @_command(sandbox, "serve", "run both sandboxes until stopped (prints the settings to use)")
-@click.option("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
+@HOST
 @click.option("--revio-port", type=NON_NEGATIVE, default=8701, help="Rev.io sandbox port (0: any free port)")
 @click.option("--qbo-port", type=NON_NEGATIVE, default=8702, help="QBO sandbox port (0: any free port)")
 @click.option("--seed", type=NON_NEGATIVE, default=7, help="random seed of the sandbox data")
