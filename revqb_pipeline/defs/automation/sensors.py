@@ -38,10 +38,8 @@ from typing import Any
 import dagster as dg
 
 from revqb_pipeline.clients.revio import RevioClient
-from revqb_pipeline.defs._meta import DATA_ENG, dagster_beta
 from revqb_pipeline.defs.automation.empty_days import days_between, empty_day_events, is_partition
-from revqb_pipeline.defs.automation.jobs import revqb_sync_job
-from revqb_pipeline.defs.automation.status import sensor_status
+from revqb_pipeline.defs.automation.jobs import sync_sensor
 from revqb_pipeline.defs.partitions import START_DATE, START_SOURCE
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.entities import watched
@@ -130,15 +128,12 @@ def _revio_changes(
     return result
 
 
-with dagster_beta():  # owners= on sensors is beta in Dagster 1.13
-    revio_changes_sensor = dg.sensor(
-        name="revio_changes_sensor",
-        job=revqb_sync_job,
-        minimum_interval_seconds=INTERVAL_S,
-        default_status=sensor_status(),
-        description=(
-            "Requests revqb_sync_job runs for the days whose Rev.io bills, payments or credits changed, and "
-            "reports the days it confirmed quiet as empty materializations (shown as done, not missing)."
-        ),
-        owners=[DATA_ENG],
-    )(_revio_changes)
+revio_changes_sensor = sync_sensor(
+    _revio_changes,
+    name="revio_changes_sensor",
+    interval_s=INTERVAL_S,
+    description=(
+        "Requests revqb_sync_job runs for the days whose Rev.io bills, payments or credits changed, and "
+        "reports the days it confirmed quiet as empty materializations (shown as done, not missing)."
+    ),
+)

@@ -11,10 +11,8 @@ import os
 import dagster as dg
 
 from revqb_pipeline.clients.revio import RevioClient
-from revqb_pipeline.defs._meta import DATA_ENG, dagster_beta
 from revqb_pipeline.defs.automation.empty_days import is_partition
-from revqb_pipeline.defs.automation.jobs import revqb_sync_job
-from revqb_pipeline.defs.automation.status import sensor_status
+from revqb_pipeline.defs.automation.jobs import sync_sensor
 from revqb_pipeline.defs.partitions import START_DATE
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.staging.events import EventStore
@@ -63,15 +61,12 @@ def _revio_webhooks(
     return result
 
 
-with dagster_beta():  # owners= on sensors is beta in Dagster 1.13
-    revio_webhook_sensor = dg.sensor(
-        name="revio_webhook_sensor",
-        job=revqb_sync_job,
-        minimum_interval_seconds=INTERVAL_S,
-        default_status=sensor_status(),
-        description=(
-            "Requests revqb_sync_job runs for the days named by the Rev.io webhook events that "
-            "`revqb webhooks serve` stored; revio_changes_sensor keeps polling as the backstop."
-        ),
-        owners=[DATA_ENG],
-    )(_revio_webhooks)
+revio_webhook_sensor = sync_sensor(
+    _revio_webhooks,
+    name="revio_webhook_sensor",
+    interval_s=INTERVAL_S,
+    description=(
+        "Requests revqb_sync_job runs for the days named by the Rev.io webhook events that "
+        "`revqb webhooks serve` stored; revio_changes_sensor keeps polling as the backstop."
+    ),
+)
