@@ -49,6 +49,22 @@ class Pipeline:
         """A fresh Runtime (new clients) over the same database."""
         return Runtime(self.settings())
 
+    def sensor_resources(self) -> dict[str, Any]:
+        """The ``revio`` and ``staging`` resources of a sensor tick: this pipeline's sandbox and DB."""
+        from revqb_pipeline.defs.resources import RevioResource, StagingResource
+
+        vals = self.sb.env()
+        return {
+            "revio": RevioResource(
+                base_url=vals["REVIO_BASE_URL"],
+                client_code=vals["REVIO_CLIENT_CODE"],
+                username=vals["REVIO_USERNAME"],
+                password=vals["REVIO_PASSWORD"],
+                subscription_key=vals["REVIO_SUBSCRIPTION_KEY"],
+            ),
+            "staging": StagingResource(db_url=self.db_url),
+        }
+
     def partitions(self) -> list[str]:
         return activity_dates(self.settings(), date(2000, 1, 1), date(2100, 1, 1))
 

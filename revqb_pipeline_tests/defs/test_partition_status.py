@@ -177,23 +177,12 @@ def test_the_sensor_tick_carries_the_empty_days_to_the_daemon_and_records_the_fi
 
     from revqb_pipeline.defs.automation.sensors import MAX_EMPTY_DAYS, revio_changes_sensor
     from revqb_pipeline.defs.partitions import START_SOURCE
-    from revqb_pipeline.defs.resources import RevioResource, StagingResource
 
     env.clock(f"{BILL_DAY}T01:00:00")
     env.admin("/billing-cycle", {"cycle_date": BILL_DAY})
     env.clock("2026-01-04T09:00:00")
     env.pay(min(env.bills()), Decimal("3.00"), None)
-    vals = env.sb.env()
-    resources = {
-        "revio": RevioResource(
-            base_url=vals["REVIO_BASE_URL"],
-            client_code=vals["REVIO_CLIENT_CODE"],
-            username=vals["REVIO_USERNAME"],
-            password=vals["REVIO_PASSWORD"],
-            subscription_key=vals["REVIO_SUBSCRIPTION_KEY"],
-        ),
-        "staging": StagingResource(db_url=env.db_url),
-    }
+    resources = env.sensor_resources()
     from revqb_pipeline.definitions import defs
 
     repo = defs().get_repository_def()

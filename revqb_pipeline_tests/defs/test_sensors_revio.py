@@ -12,7 +12,6 @@ import pytest
 
 from revqb_pipeline.defs.automation.sensors import MAX_RUNS, WATCHED, revio_changes_sensor
 from revqb_pipeline.defs.partitions import START_DATE
-from revqb_pipeline.defs.resources import RevioResource, StagingResource
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.changes import plan, scan, window_start
 from revqb_pipeline_tests._books import BILL_DAY, invoice_balance
@@ -21,17 +20,7 @@ from revqb_pipeline_tests._harness import Pipeline
 
 def tick(e: Pipeline, cursor: str | None) -> dg.SensorResult:
     """One evaluation with the real resources, the context used as a context manager."""
-    vals = e.sb.env()
-    resources = {
-        "revio": RevioResource(
-            base_url=vals["REVIO_BASE_URL"],
-            client_code=vals["REVIO_CLIENT_CODE"],
-            username=vals["REVIO_USERNAME"],
-            password=vals["REVIO_PASSWORD"],
-            subscription_key=vals["REVIO_SUBSCRIPTION_KEY"],
-        ),
-        "staging": StagingResource(db_url=e.db_url),
-    }
+    resources = e.sensor_resources()
     with dg.build_sensor_context(instance=e.instance, cursor=cursor, resources=resources) as ctx:
         result = revio_changes_sensor(ctx)
     assert isinstance(result, dg.SensorResult)

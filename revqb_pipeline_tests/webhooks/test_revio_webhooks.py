@@ -38,6 +38,14 @@ def wait_for(store: EventStore, n: int, timeout_s: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def bill_and_wait(env: Pipeline, store: EventStore) -> list[int]:
+    """Run the billing cycle of BILL_DAY; wait until its bills' webhook events are stored; the bill ids."""
+    env.clock(f"{BILL_DAY}T01:00:00")
+    bill_ids: list[int] = env.admin("/billing-cycle", {"cycle_date": BILL_DAY})["bill_ids"]
+    wait_for(store, len(bill_ids))
+    return bill_ids
+
+
 def test_registration_is_idempotent_and_activates_the_receiver(env: Pipeline) -> None:
     store = EventStore(env.runtime().engine)
     rec = start_receiver(store, SECRET, DEFAULT_EVENT_RESOURCES, port=0)
@@ -60,9 +68,7 @@ def test_a_billing_run_syncs_through_webhooks_exactly_the_affected_day(
     hooked: tuple[Pipeline, Receiver, EventStore],
 ) -> None:
     env, rec, store = hooked
-    env.clock(f"{BILL_DAY}T01:00:00")
-    bill_ids = env.admin("/billing-cycle", {"cycle_date": BILL_DAY})["bill_ids"]
-    wait_for(store, len(bill_ids))
+    bill_ids = bill_and_wait(env, store)
     assert {e.object_id for e in store.pending()} == {str(b) for b in bill_ids}
 
     # A delivery replayed by someone holding the secret is stored once; a forged one never.
@@ -95,9 +101,7 @@ def test_payment_events_name_their_day_and_customer_events_request_nothing(
     hooked: tuple[Pipeline, Receiver, EventStore],
 ) -> None:
     env, _rec, store = hooked
-    env.clock(f"{BILL_DAY}T01:00:00")
-    bill_ids = env.admin("/billing-cycle", {"cycle_date": BILL_DAY})["bill_ids"]
-    wait_for(store, len(bill_ids))
+    bill_ids = bill_and_wait(env, store)
     commit_plan(store, plan_events(store, env.revio(), lambda d: True))
     cid = min(env.bills())
     env.clock("2026-01-06T10:00:00")
@@ -119,23 +123,10 @@ def test_the_sensor_requests_one_run_per_day_once(hooked: tuple[Pipeline, Receiv
     import dagster as dg
 
     from revqb_pipeline.defs.automation.webhooks import revio_webhook_sensor
-    from revqb_pipeline.defs.resources import RevioResource, StagingResource
 
     env, _rec, store = hooked
-    env.clock(f"{BILL_DAY}T01:00:00")
-    bill_ids = env.admin("/billing-cycle", {"cycle_date": BILL_DAY})["bill_ids"]
-    wait_for(store, len(bill_ids))
-    vals = env.sb.env()
-    resources = {
-        "revio": RevioResource(
-            base_url=vals["REVIO_BASE_URL"],
-            client_code=vals["REVIO_CLIENT_CODE"],
-            username=vals["REVIO_USERNAME"],
-            password=vals["REVIO_PASSWORD"],
-            subscription_key=vals["REVIO_SUBSCRIPTION_KEY"],
-        ),
-        "staging": StagingResource(db_url=env.db_url),
-    }
+    bill_ids = bill_and_wait(env, store)
+    resources = env.sensor_resources()
 
     def tick() -> dg.SensorResult:
         with dg.build_sensor_context(instance=env.instance, resources=resources) as ctx:
