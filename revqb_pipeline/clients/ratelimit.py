@@ -107,7 +107,31 @@ class Windows:
         return max(0.0, *waits)
 
 
-class SlidingWindowLimiter:
+class WindowLimits:
+    """The limits of one API account as attributes (``None``: not enforced) and their :class:`Windows`:
+    the common base of the in-process and the database-backed limiter."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        per_second: int | None,
+        max_concurrent: int | None,
+        batch_per_minute: int | None,
+        time_scale: float,
+        margin: float,
+        jitter_s: float,
+    ) -> None:
+        self._windows = Windows.of(
+            per_minute, per_second, max_concurrent, batch_per_minute, time_scale, margin, jitter_s
+        )
+        self.per_minute = per_minute
+        self.per_second = per_second
+        self.max_concurrent = max_concurrent
+        self.batch_per_minute = batch_per_minute
+        self.time_scale = time_scale
+
+
+class SlidingWindowLimiter(WindowLimits):
     """Keeps one API account under per-minute / per-second / batch-per-minute caps and a concurrency gate.
 
     A limit of ``None`` is not enforced (Rev.io has only its per-minute cap).
@@ -133,14 +157,9 @@ class SlidingWindowLimiter:
         margin: float = 0.02,
         jitter_s: float = 0.005,
     ) -> None:
-        self._windows = Windows.of(
+        super().__init__(
             per_minute, per_second, max_concurrent, batch_per_minute, time_scale, margin, jitter_s
         )
-        self.per_minute = per_minute
-        self.per_second = per_second
-        self.max_concurrent = max_concurrent
-        self.batch_per_minute = batch_per_minute
-        self.time_scale = time_scale
         self._clock = clock
         self._done: deque[float] = deque()  # completion times of the last minute's requests (sorted)
         self._batches_done: deque[float] = deque()

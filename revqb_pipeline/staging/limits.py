@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from revqb_pipeline.clients.ratelimit import (
     LimiterStats,
     RateLimiter,
-    Windows,
+    WindowLimits,
     limiter_for,
     revio_limiter_for,
     revio_tenant,
@@ -57,7 +57,7 @@ __all__ = [
 LIMITER_MODES = ("auto", "db", "process")
 
 
-class DbRateLimiter:
+class DbRateLimiter(WindowLimits):
     """The limits of one bucket, enforced through the database for every process that uses it.
 
     Same limits, window widths and arithmetic (:class:`~revqb_pipeline.clients.ratelimit.Windows`) as
@@ -81,16 +81,11 @@ class DbRateLimiter:
         poll_max_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._windows = Windows.of(
+        super().__init__(
             per_minute, per_second, max_concurrent, batch_per_minute, time_scale, margin, jitter_s
         )
         self.engine = engine
         self.bucket = bucket
-        self.per_minute = per_minute
-        self.per_second = per_second
-        self.max_concurrent = max_concurrent
-        self.batch_per_minute = batch_per_minute
-        self.time_scale = time_scale
         self.lease_s = lease_s
         self._poll_max = poll_max_s
         self._sleep = sleep
