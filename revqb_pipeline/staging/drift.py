@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -140,22 +140,8 @@ class DriftRecord:
     @classmethod
     def from_row(cls, row: Any) -> DriftRecord:
         m = row._mapping
-        return cls(
-            id=int(m["id"]),
-            source_type=m["source_type"],
-            source_id=m["source_id"],
-            qbo_entity=m["qbo_entity"],
-            qbo_id=m["qbo_id"],
-            kind=m["kind"],
-            changes=json.loads(m["changes_json"]),
-            fingerprint=m["fingerprint"],
-            detected_by=m["detected_by"],
-            detected_at=m["detected_at"],
-            alerted_at=m["alerted_at"],
-            resolution=m["resolution"],
-            resolution_detail=m["resolution_detail"],
-            resolved_at=m["resolved_at"],
-        )
+        columns = {f.name: m[f.name] for f in fields(cls) if f.name not in ("id", "changes")}
+        return cls(id=int(m["id"]), changes=json.loads(m["changes_json"]), **columns)
 
 
 @dataclass(frozen=True)
