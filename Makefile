@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill bench-latency validate clean browser compose-cli
+.PHONY: install demo dev test test-fast lint bench bench-scale bench-backfill bench-latency bench-connections validate clean browser compose-cli
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench-backfill: $(STAMP)
 # Issue 14's real-time benchmark: bill in Rev.io -> invoice in QBO through webhooks and through polling (~6 min).
 bench-latency: $(STAMP)
 	$(BIN)/python -m benchmarks.webhook_latency $(LATENCY_ARGS)
+
+# Issue 13's benchmark: three QBO realms in parallel vs one (~4.5 min with CONNECTIONS_ARGS="--invoices 200").
+bench-connections: $(STAMP)
+	$(BIN)/python -m benchmarks.connections $(CONNECTIONS_ARGS)
 
 clean:
 	rm -rf $(VENV) .revqb .pytest_cache .ruff_cache

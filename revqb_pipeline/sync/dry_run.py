@@ -268,7 +268,7 @@ class DryRunRuntime(Runtime):
 
     @cached_property
     def revio(self) -> RevioClient:
-        return DryRunRevioClient(build_revio(self.settings), self.withheld)
+        return DryRunRevioClient(build_revio(self.settings, self.real_engine), self.withheld)
 
     def discard(self) -> None:
         """Close and delete the scratch copy."""

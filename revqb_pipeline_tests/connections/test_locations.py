@@ -89,12 +89,12 @@ def test_each_connection_is_its_own_location(tmp_path: Path) -> None:
     assert single["keys"] and all(
         k.split("/")[0] in {"revio", "staging", "quickbooks", "revenue"} for k in single["keys"]
     )
-    owned = [k for k in single["keys"] if k != "quickbooks/drift"]  # drift: not yet per connection (report)
+    owned = single["keys"]
     assert [k for k in acme["keys"] if k.startswith("acme/")] == [f"acme/{k}" for k in owned]
     assert [k for k in globex["keys"] if k.startswith("globex/")] == [f"globex/{k}" for k in owned]
-    assert {k.split("/")[0] for k in acme["checks"]} <= {"acme", "quickbooks"}
-    assert set(acme["pools"]) - {"qbo_api"} == {"qbo/111", "revio/ACME"}
-    assert set(globex["pools"]) - {"qbo_api"} == {"qbo/222", "revio/ACME"}  # one tenant, one Rev.io pool
+    assert {k.split("/")[0] for k in acme["checks"]} == {"acme"}
+    assert set(acme["pools"]) == {"qbo/111", "revio/ACME"}
+    assert set(globex["pools"]) == {"qbo/222", "revio/ACME"}  # one tenant, one Rev.io pool
     assert set(single["pools"]) == {"qbo_api", "revio_api"}
     for name, loc in (("acme", acme), ("globex", globex)):
         tagged = {j: t for j, t in loc["tags"].items() if t.get("revqb/connection") == name}

@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from revqb_pipeline import entities
+from revqb_pipeline import connections, entities
 from revqb_pipeline.defs._failures import fail_fast
 from revqb_pipeline.defs._meta import FINANCE_OPS, OWNERS_METADATA
 from revqb_pipeline.defs._results import dagster_metadata
@@ -14,13 +14,13 @@ from revqb_pipeline.defs.partitions import TIMEZONE
 from revqb_pipeline.defs.resources import QBOResource, RevioResource, StagingResource
 from revqb_pipeline.sync.drift import drift_pass, drift_text, load_functions, open_drift
 
-DRIFT_KEY = dg.AssetKey(["quickbooks", "drift"])
+DRIFT_KEY = dg.AssetKey([*connections.asset_prefix(), "quickbooks", "drift"])
 
 
 @dg.asset(
     key=DRIFT_KEY,
     group_name="quickbooks_drift",
-    pool="qbo_api",
+    pool=connections.pool("qbo"),
     kinds={"python"},
     owners=[FINANCE_OPS],
     check_specs=[
@@ -66,7 +66,7 @@ drift_job = dg.define_asset_job(
     "qbo_drift_job",
     selection=dg.AssetSelection.assets(DRIFT_KEY),
     description="One QBO drift pass: detect, alert once, restore by the mapping's drift policy.",
-    tags={"revqb/kind": "drift"},
+    tags={"revqb/kind": "drift", **connections.run_tags()},
     metadata=OWNED,
 )
 drift_schedule = dg.ScheduleDefinition(
