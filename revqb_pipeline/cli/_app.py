@@ -90,8 +90,15 @@ def _group(name: str, help: str) -> click.Group:
     help="Rev.io -> QuickBooks Online sync.", epilog=EPILOG, context_settings=CONTEXT, no_args_is_help=True
 )
 @click.option("--debug", is_flag=True, help="show the traceback of an unexpected error (or REVQB_DEBUG=1)")
-def cli(debug: bool) -> None:
+@click.option(
+    "--connection",
+    metavar="NAME",
+    help="the company of REVQB_CONNECTIONS_FILE to work on (or REVQB_CONNECTION)  [default: default]",
+)
+def cli(debug: bool, connection: str | None) -> None:
     _DEBUG.append(debug)
+    if connection:  # read by revqb_pipeline.connections (settings, and the definitions the runs import)
+        os.environ["REVQB_CONNECTION"] = connection
 
 
 @_command(cli, "check", "verify settings, Rev.io, QBO, the staging DB and the mapping file")
@@ -316,12 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     Bad arguments raise ``SystemExit(2)`` after the usage line and the error, ``--help`` ``SystemExit(0)``.
     """
     from revqb_pipeline.clients.errors import ApiError, OAuthError, QBOAuthError, RevioAuthError
+    from revqb_pipeline.connections import ConnectionsError
     from revqb_pipeline.mapping.config import MappingConfigError
     from revqb_pipeline.preflight import PreflightFailed
 
     load_dotenv_into_environ()
     _DEBUG.clear()
     args = list(sys.argv[1:] if argv is None else argv)
+    selected = os.environ.get("REVQB_CONNECTION")
     try:
         with cli.make_context("revqb", args) as ctx:
             return int(cli.invoke(ctx) or 0)
@@ -340,6 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MappingConfigError as exc:
         for where, message in exc.issues:
             err(f"{where}: {message}")
+        return EXIT_CONFIG
+    except ConnectionsError as exc:
+        err(f"revqb: {exc}")
         return EXIT_CONFIG
     except Interrupted as exc:
         err(f"revqb: stopped by {exc}")
@@ -382,3 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_CONFIG
         err(f"revqb: unexpected error: {type(exc).__name__}: {_one_line(exc)} (--debug shows the traceback)")
         return EXIT_FAILURE
+    finally:  # --connection holds for this command only (main() may run again in the same process)
+        if selected is None:
+            os.environ.pop("REVQB_CONNECTION", None)
+        else:
+            os.environ["REVQB_CONNECTION"] = selected

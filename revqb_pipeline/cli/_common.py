@@ -51,10 +51,14 @@ def err(msg: str) -> None:
 
 
 def settings_or_exit() -> RevqbSettings:
-    """The settings (environment + .env); a malformed value raises PreflightFailed (exit 2 in main)."""
+    """The settings (environment + .env, or the ``--connection`` of REVQB_CONNECTIONS_FILE); a malformed
+    value raises PreflightFailed (exit 2 in main)."""
+    from revqb_pipeline import connections
     from revqb_pipeline.preflight import load_settings
 
-    return load_settings()
+    if connections.current() is None:  # no connections file / no --connection: the environment, as always
+        return load_settings()
+    return connections.settings_for()  # a file connection (ConnectionsError: exit 2 in main)
 
 
 def require(settings: RevqbSettings, **kwargs: Any) -> None:
