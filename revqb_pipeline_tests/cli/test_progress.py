@@ -19,7 +19,6 @@ import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +26,7 @@ import pytest
 from revqb_pipeline.cli import main
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline_tests.cli._subprocess import cli_env, revqb
 from revqb_sandbox.servers import Sandboxes, sandboxes
 
 pytestmark = pytest.mark.slow
@@ -40,26 +40,8 @@ RUN_END = re.compile(r"^\[(\d+)/(\d+)\] \d{4}-\d\d-\d\d done in \d+\.\ds: .+$")
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Sandboxes, dict[str, str]]]:
     with sandboxes(seed=21, customers=6) as sb:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("REVQB_", "REVIO_", "QBO_"))},
-            **sb.env(),
-            "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}",
-            "QBO_THROTTLE_BACKOFF_S": "0.5",
-        }
-        env.pop("DAGSTER_HOME", None)
+        env = cli_env(sb, tmp_path)
         yield sb, env
-
-
-def revqb(args: list[str], env: dict[str, str], cwd: Path, **kw: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "revqb_pipeline.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
 
 
 def qbo_writes(sb: Sandboxes) -> int:

@@ -3,21 +3,19 @@ partition starts, no ledger row is left in flight, and a re-run completes with n
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from revqb_pipeline.settings import RevqbSettings
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.runtime import Runtime
+from revqb_pipeline_tests.cli._subprocess import cli_env, revqb
 from revqb_sandbox.servers import Sandboxes, sandboxes
 
 pytestmark = pytest.mark.slow
@@ -28,26 +26,8 @@ SYNC = ["sync", "--since", "2026-01-01", "--to", "2026-12-31"]
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Sandboxes, dict[str, str]]]:
     with sandboxes(seed=11, customers=5, months=2) as sb:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("REVQB_", "REVIO_", "QBO_"))},
-            **sb.env(),
-            "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}",
-            "QBO_THROTTLE_BACKOFF_S": "0.5",
-        }
-        env.pop("DAGSTER_HOME", None)
+        env = cli_env(sb, tmp_path)
         yield sb, env
-
-
-def revqb(args: list[str], env: dict[str, str], cwd: Path, **kw: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "revqb_pipeline.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
 
 
 def run_until_started(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> list[str]:
