@@ -37,6 +37,11 @@ class LimiterStats:
     penalties: int = 0
     max_in_flight: int = 0
 
+    def waited_since(self, started: float) -> None:
+        """Count one admission that waited, from ``started`` (``time.monotonic()``) until now."""
+        self.waits += 1
+        self.total_wait_s += time.monotonic() - started
+
 
 def window_wait(done: Sequence[float], in_flight: int, limit: int | None, length: float, now: float) -> float:
     """Seconds until one more request fits a window (``inf``: only a completion can free a slot).
@@ -65,24 +70,6 @@ class Windows:
     batch_per_minute: int | None
     minute: float
     second: float
-
-    @classmethod
-    def of(
-        cls,
-        per_minute: int,
-        per_second: int | None,
-        max_concurrent: int | None,
-        batch_per_minute: int | None,
-        time_scale: float,
-        margin: float,
-        jitter_s: float,
-    ) -> Windows:
-        """Check the limits (``None``: not enforced, else >= 1); widen the windows by margin and jitter."""
-        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
-            raise ValueError("limits must be >= 1")
-        minute = 60.0 * time_scale * (1 + margin) + jitter_s
-        second = 1.0 * time_scale * (1 + margin) + jitter_s
-        return cls(per_minute, per_second, batch_per_minute, minute, second)
 
     def delay(
         self,
@@ -121,9 +108,11 @@ class WindowLimits:
         margin: float,
         jitter_s: float,
     ) -> None:
-        self._windows = Windows.of(
-            per_minute, per_second, max_concurrent, batch_per_minute, time_scale, margin, jitter_s
-        )
+        if min(x for x in (per_minute, per_second, max_concurrent, batch_per_minute) if x is not None) < 1:
+            raise ValueError("limits must be >= 1")
+        minute = 60.0 * time_scale * (1 + margin) + jitter_s  # widened against clock-rate differences
+        second = 1.0 * time_scale * (1 + margin) + jitter_s
+        self._windows = Windows(per_minute, per_second, batch_per_minute, minute, second)
         self.per_minute = per_minute
         self.per_second = per_second
         self.max_concurrent = max_concurrent
@@ -243,8 +232,7 @@ class SlidingWindowLimiter(WindowLimits):
                 # Woken early by release()/penalize(); no timeout when only a completion can help.
                 self._cond.wait(timeout=delay if 0 < delay < math.inf else None)
             if waited:
-                self.stats.waits += 1
-                self.stats.total_wait_s += time.monotonic() - started
+                self.stats.waited_since(started)
         try:
             yield
         finally:

@@ -205,8 +205,7 @@ class DbRateLimiter(WindowLimits):
             self._local_in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._local_in_flight)
             if waited:
-                self.stats.waits += 1
-                self.stats.total_wait_s += time.monotonic() - started
+                self.stats.waited_since(started)
         try:
             yield
         finally:
