@@ -114,11 +114,9 @@ class StoredNotification(Notification):
 
 
 @dataclass(frozen=True)
-class DriftRecord:
-    """One ``qbo_drift`` row; ``changes`` are ``{"field", "from", "to"}`` dicts (from = what revqb
-    posted, to = QBO at detection)."""
+class NewDrift:
+    """A drift to record."""
 
-    id: int
     source_type: str
     source_id: str
     qbo_entity: str
@@ -127,6 +125,14 @@ class DriftRecord:
     changes: list[dict[str, Any]]
     fingerprint: str
     detected_by: str
+
+
+@dataclass(frozen=True)
+class DriftRecord(NewDrift):
+    """One ``qbo_drift`` row; ``changes`` are ``{"field", "from", "to"}`` dicts (from = what revqb
+    posted, to = QBO at detection)."""
+
+    id: int
     detected_at: datetime
     alerted_at: datetime | None
     resolution: str | None
@@ -142,20 +148,6 @@ class DriftRecord:
         m = row._mapping
         columns = {f.name: m[f.name] for f in fields(cls) if f.name not in ("id", "changes")}
         return cls(id=int(m["id"]), changes=json.loads(m["changes_json"]), **columns)
-
-
-@dataclass(frozen=True)
-class NewDrift:
-    """A drift to record."""
-
-    source_type: str
-    source_id: str
-    qbo_entity: str
-    qbo_id: str
-    kind: str
-    changes: list[dict[str, Any]]
-    fingerprint: str
-    detected_by: str
 
 
 class DriftStore:
