@@ -11,27 +11,33 @@ run fails, and one alert names it.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
-import sqlalchemy as sa
 import yaml
 
 from revqb_pipeline import connections, entities
 from revqb_pipeline.cli import activity_dates
 from revqb_pipeline.connections.config import load_connections
 from revqb_pipeline.sync.runtime import Runtime
-from revqb_pipeline_tests._postgres import PG_URL, require_postgres
+from revqb_pipeline_tests._deployment import (
+    BIN,
+    ROOT,
+    TERMINAL,
+    free_port,
+    fresh_database,
+    gql,
+    grpc_healthy,
+    instance_env,
+    logs,
+    processes,
+    wait_until,
+)
+from revqb_pipeline_tests._postgres import PG_URL
 from revqb_pipeline_tests._receivers import SlackReceiver
 from revqb_sandbox.harness import ServedApp, serve_app
 from revqb_sandbox.qbo.app import create_app as create_qbo_app
@@ -41,9 +47,6 @@ from revqb_sandbox.revio.settings import RevioSandboxSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 START = date(2026, 1, 1)
 #: connection -> (Rev.io tenant index, QBO realm)
 COMPANIES = {"acme": (0, "4620816365001"), "globex": (0, "4620816365002"), "initech": (1, "4620816365003")}
@@ -52,22 +55,8 @@ REVOKED = "initech"
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    require_postgres()
-    db = f"revqb_conn_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{db}"'))
-    engine = sa.create_engine(PG_URL.rsplit("/", 1)[0] + f"/{db}", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for schema in (*COMPANIES, "limits"):
-            conn.execute(sa.text(f'create schema "{schema}"'))
-    engine.dispose()
-    try:
+    with fresh_database("revqb_conn", (*COMPANIES, "limits")) as db:
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{db}" with (force)'))
-        admin.dispose()
 
 
 def _schema_url(db: str, schema: str) -> str:
@@ -160,43 +149,14 @@ def world(tmp_path: Path, database: str) -> Iterator[dict]:
         slack.served.stop()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _logs(tmp: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(tmp.glob("*.log")))
-
-
-def _wait(ready: Callable[[], bool], tmp: Path, what: str, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}:\n" + _logs(tmp))
-        time.sleep(1)
-
-
 @pytest.fixture
 def deployment(tmp_path: Path, database: str, world: dict) -> Iterator[str]:
     """One code server per connection, the webserver and the daemon on deploy/dagster.yaml (PostgreSQL)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
-    url = urlparse(PG_URL.replace("postgresql+psycopg2", "postgresql"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "REVQB_", "REVIO_", "QBO_"))}
-    env |= world["env"] | {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": url.hostname or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(url.port or 5432),
-        "DAGSTER_PG_USER": url.username or "postgres",
-        "DAGSTER_PG_PASSWORD": url.password or "trust-auth-ignores-this",
-        "DAGSTER_PG_DB": database,
-    }
-    ports = {name: _free_port() for name in COMPANIES}
+    env = instance_env(home, database, world["env"])
+    ports = {name: free_port() for name in COMPANIES}
     (home / "workspace.yaml").write_text(
         yaml.safe_dump(
             {
@@ -207,7 +167,7 @@ def deployment(tmp_path: Path, database: str, world: dict) -> Iterator[str]:
             }
         )
     )
-    ui_port = _free_port()
+    ui_port = free_port()
     commands: dict[str, list[str]] = {
         f"code-{name}": [
             *(str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port)),
@@ -216,41 +176,17 @@ def deployment(tmp_path: Path, database: str, world: dict) -> Iterator[str]:
         for name, port in ports.items()
     }
     workspace = str(home / "workspace.yaml")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, cmd: list[str]) -> None:
-        log = (tmp_path / f"{name}.log").open("w")
-        procs.append(
-            subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        )
-
-    try:
+    with processes(tmp_path, ROOT, env) as start:
         for name, cmd in commands.items():
             start(name, cmd)
         for port in ports.values():
-            health = [str(BIN / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)]
-            _wait(
-                lambda h=health: subprocess.run(h, env=env, capture_output=True).returncode == 0,
-                tmp_path,
-                "code server",
-            )
+            wait_until(lambda p=port: grpc_healthy(p, env), tmp_path, "code server")
         start(
             "webserver",
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(ui_port), "-w", workspace],
         )
         start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
         yield f"http://127.0.0.1:{ui_port}"
-    finally:
-        for proc in reversed(procs):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 STATUS = """{
@@ -267,17 +203,9 @@ RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTim
   tags { key value } } } }"""
 
 
-def _gql(url: str, query: str, variables: dict | None = None) -> dict:
-    response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
 def _ready(url: str) -> bool:
     try:
-        data = _gql(url, STATUS)
+        data = gql(url, STATUS)
     except (httpx.HTTPError, AssertionError):
         return False
     entries = data["workspaceOrError"]["locationEntries"]
@@ -298,13 +226,13 @@ def test_three_connections_sync_in_parallel_and_a_revoked_token_fails_only_its_o
     deployment: str, world: dict, tmp_path: Path
 ) -> None:
     url = deployment
-    _wait(lambda: _ready(url), tmp_path, "the deployment did not come up")
+    wait_until(lambda: _ready(url), tmp_path, "the deployment did not come up")
     env = world["env"]
     file = load_connections(world["file"])
     settings = {name: connections.settings_for(name, environ=env) for name in COMPANIES}
 
     for name in COMPANIES:  # the run failure alerts of each company (automation stays off otherwise)
-        started = _gql(url, START_SENSOR, {"s": _selector(name, sensorName="run_failure_alerts")})[
+        started = gql(url, START_SENSOR, {"s": _selector(name, sensorName="run_failure_alerts")})[
             "startSensor"
         ]
         assert started["__typename"] == "Sensor", started
@@ -321,7 +249,7 @@ def test_three_connections_sync_in_parallel_and_a_revoked_token_fails_only_its_o
             "selector": _selector(name, jobName="revqb_sync_job"),
             "executionMetadata": {"tags": tags},
         }
-        launched = _gql(url, LAUNCH, {"p": params})["launchRun"]
+        launched = gql(url, LAUNCH, {"p": params})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         assert launched["run"]["status"] == "QUEUED"
         run_ids[name] = launched["run"]["runId"]
@@ -330,12 +258,12 @@ def test_three_connections_sync_in_parallel_and_a_revoked_token_fails_only_its_o
 
     def finished() -> bool:
         for name, run_id in run_ids.items():
-            runs[name] = _gql(url, RUN, {"id": run_id})["runOrError"]
+            runs[name] = gql(url, RUN, {"id": run_id})["runOrError"]
         return all(r["status"] in TERMINAL for r in runs.values())
 
-    _wait(finished, tmp_path, "the runs did not finish", timeout=600)
+    wait_until(finished, tmp_path, "the runs did not finish", timeout=600)
     status = {name: r["status"] for name, r in runs.items()}
-    assert status == {"acme": "SUCCESS", "globex": "SUCCESS", "initech": "FAILURE"}, (status, _logs(tmp_path))
+    assert status == {"acme": "SUCCESS", "globex": "SUCCESS", "initech": "FAILURE"}, (status, logs(tmp_path))
     for name, run in runs.items():  # the UI shows which company each run is about
         assert {"key": "revqb/connection", "value": name} in run["tags"]
     healthy = [runs["acme"], runs["globex"]]
@@ -365,7 +293,7 @@ def test_three_connections_sync_in_parallel_and_a_revoked_token_fails_only_its_o
     )
 
     # One alert, naming the company whose token was revoked (the daemon's sensor ticks every 30 s).
-    _wait(lambda: any(REVOKED in m for m in world["slack"].messages), tmp_path, "no alert", timeout=120)
+    wait_until(lambda: any(REVOKED in m for m in world["slack"].messages), tmp_path, "no alert", timeout=120)
     time.sleep(35)  # one more tick: still one alert
     messages = world["slack"].messages
     assert len(messages) == 1 and f"[{REVOKED}]" in messages[0], messages

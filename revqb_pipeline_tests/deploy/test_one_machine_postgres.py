@@ -5,50 +5,37 @@ the daemon, started by the code server and recorded in PostgreSQL; its QBO step 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from revqb_pipeline_tests._postgres import PG_URL, require_postgres
+from revqb_pipeline_tests._deployment import (
+    BIN,
+    ROOT,
+    TERMINAL,
+    free_port,
+    fresh_database,
+    gql,
+    grpc_healthy,
+    instance_env,
+    logs,
+    processes,
+    wait_until,
+)
+from revqb_pipeline_tests._postgres import PG_URL
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    require_postgres()
-    db = f"revqb_deploy_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{db}"'))
-    try:
+    with fresh_database("revqb_deploy") as db:
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{db}" with (force)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -58,58 +45,33 @@ def deployment(tmp_path: Path, database: str) -> Iterator[tuple[str, Path]]:
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     shutil.copy(ROOT / "deploy" / "workspace.yaml", home / "workspace.yaml")
-    url = urlparse(PG_URL.replace("postgresql+psycopg2", "postgresql"))
-    code_port, ui_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "REVQB_", "REVIO_", "QBO_"))}
-    env |= {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": url.hostname or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(url.port or 5432),
-        "DAGSTER_PG_USER": url.username or "postgres",
-        "DAGSTER_PG_PASSWORD": url.password or "trust-auth-ignores-this",
-        "DAGSTER_PG_DB": database,
-        "REVQB_CODE_SERVER_HOST": "127.0.0.1",
-        "REVQB_CODE_SERVER_PORT": str(code_port),
-        "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}",
-    }
+    code_port, ui_port = free_port(), free_port()
+    env = instance_env(
+        home,
+        database,
+        {
+            "REVQB_CODE_SERVER_HOST": "127.0.0.1",
+            "REVQB_CODE_SERVER_PORT": str(code_port),
+            "REVQB_DB_URL": f"sqlite:///{tmp_path / 'revqb.db'}",
+        },
+    )
     workspace = str(home / "workspace.yaml")
-    commands = {
-        "code": [
-            *(BIN / "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port)),
-            *("-m", "revqb_pipeline.definitions", "--location-name", "revqb_pipeline"),
-        ],
-        "webserver": [BIN / "dagster-webserver", "-h", "127.0.0.1", "-p", str(ui_port), "-w", workspace],
-        "daemon": [BIN / "dagster-daemon", "run", "-w", workspace],
-    }
-    procs: list[subprocess.Popen[bytes]] = []
-    health = [str(BIN / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(code_port)]
-    try:
-        for name, cmd in commands.items():
-            log = (tmp_path / f"{name}.log").open("w")
-            procs.append(
-                subprocess.Popen(
-                    [str(c) for c in cmd],
-                    cwd=tmp_path,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-            if name == "code":  # as compose's healthcheck: the others start once the code server answers
-                _wait_for(
-                    lambda: subprocess.run(health, env=env, capture_output=True).returncode == 0, tmp_path
-                )
+    with processes(tmp_path, tmp_path, env) as start:
+        start(
+            "code",
+            [
+                *(str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port)),
+                *("-m", "revqb_pipeline.definitions", "--location-name", "revqb_pipeline"),
+            ],
+        )
+        # as compose's healthcheck: the others start once the code server answers
+        wait_until(lambda: grpc_healthy(code_port, env), tmp_path, "the code server did not answer", 180)
+        start(
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(ui_port), "-w", workspace],
+        )
+        start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
         yield f"http://127.0.0.1:{ui_port}", tmp_path
-    finally:
-        for proc in reversed(procs):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 STATUS = """{
@@ -123,29 +85,11 @@ LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
-def _gql(url: str, query: str, variables: dict | None = None) -> dict:
-    response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
-    response.raise_for_status()
-    return response.json()["data"]
-
-
-def _logs(tmp: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(tmp.glob("*.log")))
-
-
-def _wait_for(ready: Callable[[], bool], tmp: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            pytest.fail("the code server did not answer:\n" + _logs(tmp))
-        time.sleep(1)
-
-
 def _wait_ready(url: str, tmp: Path) -> dict:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
-            data = _gql(url, STATUS)
+            data = gql(url, STATUS)
         except httpx.HTTPError:
             time.sleep(1)
             continue
@@ -158,7 +102,7 @@ def _wait_ready(url: str, tmp: Path) -> dict:
         if loaded and loaded["__typename"] == "RepositoryLocation" and all(d["healthy"] for d in required):
             return data
         time.sleep(1)
-    pytest.fail("the deployment did not come up:\n" + _logs(tmp))
+    pytest.fail("the deployment did not come up:\n" + logs(tmp))
 
 
 def test_code_server_webserver_and_daemon_on_postgres(deployment: tuple[str, Path], database: str) -> None:
@@ -175,7 +119,7 @@ def test_code_server_webserver_and_daemon_on_postgres(deployment: tuple[str, Pat
         "repositoryName": "__repository__",
         "jobName": "customer_status_job",
     }
-    launched = _gql(url, LAUNCH, {"p": {"selector": selector, "runConfigData": {}}})["launchRun"]
+    launched = gql(url, LAUNCH, {"p": {"selector": selector, "runConfigData": {}}})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
     assert launched["run"]["status"] == "QUEUED"
@@ -183,9 +127,9 @@ def test_code_server_webserver_and_daemon_on_postgres(deployment: tuple[str, Pat
     deadline, status = time.monotonic() + 180, "QUEUED"
     while time.monotonic() < deadline and status not in TERMINAL:
         time.sleep(1)
-        status = _gql(url, RUN, {"id": run_id})["runOrError"]["status"]
+        status = gql(url, RUN, {"id": run_id})["runOrError"]["status"]
     # No revqb settings are set, so the sync itself fails; launching and running it is what is shown here.
-    assert status in TERMINAL, _logs(tmp)
+    assert status in TERMINAL, logs(tmp)
 
     engine = sa.create_engine(PG_URL.rsplit("/", 1)[0] + f"/{database}")
     try:
@@ -207,7 +151,7 @@ def test_code_server_webserver_and_daemon_on_postgres(deployment: tuple[str, Pat
     finally:
         engine.dispose()
     # Dagster stores the run's start under its legacy name.
-    assert stored == status and kinds.count("PIPELINE_START") == 1, [*kinds, _logs(tmp)]
+    assert stored == status and kinds.count("PIPELINE_START") == 1, [*kinds, logs(tmp)]
     # The QBO-writing step asked for its pool: the pool's row is in PostgreSQL with the default one slot.
     assert any(key.startswith("qbo") for key, _, _ in pools), pools
     assert all(limit == 1 and default for _, limit, default in pools), pools
