@@ -15,16 +15,14 @@ from revqb_pipeline.defs.automation.empty_days import is_partition
 from revqb_pipeline.defs.automation.jobs import sync_sensor
 from revqb_pipeline.defs.partitions import START_DATE
 from revqb_pipeline.defs.resources import RevioResource, StagingResource
+from revqb_pipeline.settings import parse_flag
 from revqb_pipeline.staging.events import EventStore
 from revqb_pipeline.sync.webhook_events import commit_plan, plan_events
 
 INTERVAL_S = int(os.environ.get("REVQB_WEBHOOK_SENSOR_INTERVAL_S", "5"))
 #: A *_CREATED event's created_date is its record's day (UNCONFIRMED; "false" re-reads every record).
-TRUST_CREATED_DATE = os.environ.get("REVQB_WEBHOOK_TRUST_CREATED_DATE", "true").lower() not in (
-    "0",
-    "false",
-    "no",
-    "off",
+TRUST_CREATED_DATE = parse_flag(
+    "REVQB_WEBHOOK_TRUST_CREATED_DATE", os.environ.get("REVQB_WEBHOOK_TRUST_CREATED_DATE", ""), True
 )
 
 
