@@ -5,7 +5,6 @@ Used by the notifier, dunning, failure-queue and secrets tests (conftest exposes
 
 from __future__ import annotations
 
-import socket
 import threading
 from email import message_from_bytes
 from typing import Any
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from revqb_pipeline_tests._deployment import free_port
 from revqb_sandbox.harness import serve_app
 
 WEBHOOK_PATH = "/services/T0REVQB/B0ALERTS/s3cr3tWebhookToken"
@@ -56,18 +56,12 @@ class _Mailbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class SmtpReceiver:
     """An aiosmtpd server on a free loopback port, requiring AUTH LOGIN/PLAIN with a known password."""
 
     def __init__(self) -> None:
         self.box = _Mailbox()
-        self.port = _free_port()
+        self.port = free_port()
 
         def auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
             ok = isinstance(data, LoginPassword) and data.password.decode() == SMTP_PASSWORD

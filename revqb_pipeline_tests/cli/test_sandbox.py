@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,17 +11,13 @@ import time
 import httpx
 import pytest
 
+from revqb_pipeline_tests._deployment import free_port
+
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sandbox_serve_prints_urls_and_answers() -> None:
-    revio_port, qbo_port = _free_port(), _free_port()
+    revio_port, qbo_port = free_port(), free_port()
     cmd = [
         sys.executable, "-m", "revqb_pipeline.cli", "sandbox", "serve",
         "--revio-port", str(revio_port), "--qbo-port", str(qbo_port), "--customers", "3",

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from revqb_pipeline_tests._deployment import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -91,15 +92,9 @@ def test_dg_check_and_list_defs_from_a_fresh_clone(clone: Path) -> None:
     assert not list(clone.glob(".tmp_dagster_home_*"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dg_dev(clone: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (clone / "dg-dev.log").open("w")
     proc = subprocess.Popen(
         [str(DG), "dev", "-p", str(port), "-h", "127.0.0.1"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from revqb_pipeline_tests._deployment import free_port
 from revqb_sandbox.servers import Sandboxes, sandboxes
 
 pytestmark = pytest.mark.slow
@@ -37,12 +37,6 @@ def env_for(sb: Sandboxes, tmp_path: Path, **extra: str) -> dict[str, str]:
         "REVQB_DB_URL": f"sqlite:///{tmp_path / 'r.db'}",
         **extra,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_without_a_secret_it_is_one_line_and_exit_2(sb: Sandboxes, tmp_path: Path) -> None:
