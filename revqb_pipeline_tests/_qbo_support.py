@@ -1,4 +1,5 @@
-"""Helpers of the QBO sandbox contract tests (real HTTP on loopback); conftest exposes ``qbo``."""
+"""Helpers of the QBO sandbox contract tests (real HTTP on loopback); conftest exposes ``qbo`` and
+``qbo_client``."""
 
 from __future__ import annotations
 
@@ -166,3 +167,9 @@ def fresh_client(app: ServedApp, settings: QBOSandboxSettings) -> Iterator[tuple
     finally:
         client.close()
         oauth.close()
+
+
+def requests_sent(client: QBOClient) -> int:
+    """The requests the sandbox has answered for ``client``'s realm (its ``/_admin/stats``)."""
+    stats = httpx.get(f"{client.base_url}/_admin/stats").json()
+    return int(stats["realms"][client.realm_id]["requests"])

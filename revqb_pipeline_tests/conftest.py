@@ -4,6 +4,8 @@
   PostgreSQL tests fail (never skip) when ``CI=true`` and the server is unreachable; each gets its own schema.
 - ``env``: the end-to-end harness (``_harness.Pipeline``) over both sandboxes, six customers, frozen clock.
 - ``qbo`` / ``module_qbo``: a logged-in client of one QBO sandbox per module (``_qbo_support``).
+- ``qbo_client`` / ``empty_realm``: revqb's own ``QBOClient`` on a freshly reset QBO sandbox holding reference
+  data only, one sandbox per module (``_qbo_support``).
 - ``slack`` / ``smtp``: local alert receivers (``_receivers``).
 
 Hypothesis: the ``revqb`` profile (300 examples) for the whole suite, ``revqb-fast`` (40) when the run
@@ -28,10 +30,13 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
+from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_pipeline_tests._postgres import PG_URL, require_postgres
-from revqb_pipeline_tests._qbo_support import QBO, sandbox
+from revqb_pipeline_tests._qbo_support import QBO, fresh_client, sandbox, served_empty_realm
 from revqb_pipeline_tests._receivers import SlackReceiver, SmtpReceiver
+from revqb_sandbox.harness import ServedApp
+from revqb_sandbox.qbo.settings import QBOSandboxSettings
 from revqb_sandbox.revio.settings import RevioSandboxSettings
 
 _HYPOTHESIS = {
@@ -102,6 +107,20 @@ def qbo(module_qbo: QBO) -> QBO:
     assert module_qbo.admin("reset").status_code == 200
     module_qbo.admin("faults", [])
     return module_qbo
+
+
+@pytest.fixture(scope="module")
+def empty_realm() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
+    """One QBO sandbox per test module with reference data only and relaxed limits."""
+    with served_empty_realm() as served:
+        yield served
+
+
+@pytest.fixture
+def qbo_client(empty_realm: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[QBOClient]:
+    """revqb's own ``QBOClient`` logged in to the ``empty_realm`` sandbox, reset (no documents, no faults)."""
+    with fresh_client(*empty_realm) as (client, _oauth):
+        yield client
 
 
 @pytest.fixture

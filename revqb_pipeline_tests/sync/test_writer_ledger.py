@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -15,9 +14,7 @@ from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.writer import DocNumberLookup, LedgeredWriter, WriteRequest, docnumber_lookup
-from revqb_pipeline_tests._qbo_support import fresh_client, served_empty_realm
-from revqb_sandbox.harness import ServedApp
-from revqb_sandbox.qbo.settings import QBOSandboxSettings
+from revqb_pipeline_tests._qbo_support import requests_sent
 
 pytestmark = pytest.mark.slow
 
@@ -53,18 +50,6 @@ class Commits:
         self.n += 1
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
-    with served_empty_realm() as served:
-        yield served
-
-
-@pytest.fixture
-def qbo(served: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[QBOClient]:
-    with fresh_client(*served) as (client, _oauth):
-        yield client
-
-
 @pytest.fixture
 def engine(sqlite_url: str) -> Iterator[sa.Engine]:
     eng = make_engine(sqlite_url)
@@ -82,21 +67,21 @@ def _qbo_ids(qbo: QBOClient) -> dict[str, str]:
     return {c["DisplayName"]: str(c["Id"]) for c in qbo.query_rows("SELECT * FROM Customer MAXRESULTS 1000")}
 
 
-def test_one_ledger_commit_per_chunk_for_its_outcomes(qbo: QBOClient, engine: sa.Engine) -> None:
-    qbo.create("Customer", {"DisplayName": "Already", "Notes": "v1"}, request_id="pre-1")
-    qbo.create("Customer", {"DisplayName": "Taken"}, request_id="pre-2")
+def test_one_ledger_commit_per_chunk_for_its_outcomes(qbo_client: QBOClient, engine: sa.Engine) -> None:
+    qbo_client.create("Customer", {"DisplayName": "Already", "Notes": "v1"}, request_id="pre-1")
+    qbo_client.create("Customer", {"DisplayName": "Taken"}, request_id="pre-2")
     requests = [_request(i, f"W {i:03d}") for i in range(65)]
     requests[5] = _request(5, "Already")  # found by its key, already matching: linked without a write
     requests[40] = _request(40, "Taken", keyed=False)  # no key to look up: the create fails with 6240
     ledger = Ledger(engine)
     commits = Commits(engine)
 
-    report = LedgeredWriter(qbo, ledger, CustomerAdapter(qbo)).write(requests)
+    report = LedgeredWriter(qbo_client, ledger, CustomerAdapter(qbo_client)).write(requests)
 
     # 64 creates in chunks of 30, 30, 4: per chunk one intent and one outcome transaction (68 per record)
     assert commits.n == 6
     assert dict(report.counts) == {"created": 63, "linked": 1, "quarantined": 1}
-    in_qbo = _qbo_ids(qbo)
+    in_qbo = _qbo_ids(qbo_client)
     assert len(in_qbo) == 65
     rows = ledger.get_many("customer", [r.source_id for r in requests])
     synced = {sid: r for sid, r in rows.items() if r.status is LedgerStatus.SYNCED}
@@ -116,10 +101,10 @@ def test_one_ledger_commit_per_chunk_for_its_outcomes(qbo: QBOClient, engine: sa
     # the next run: one changed record is updated (one chunk: two commits), the others write nothing
     requests[7] = _request(7, "W 007", notes="v2")
     commits.n = 0
-    again = LedgeredWriter(qbo, ledger, CustomerAdapter(qbo)).write(requests)
+    again = LedgeredWriter(qbo_client, ledger, CustomerAdapter(qbo_client)).write(requests)
     assert commits.n == 2
     assert dict(again.counts) == {"unchanged": 63, "updated": 1, "quarantined": 1}
-    assert qbo.read("Customer", in_qbo["W 007"])["Notes"] == "v2"
+    assert qbo_client.read("Customer", in_qbo["W 007"])["Notes"] == "v2"
     row7 = ledger.get("customer", "7")
     assert row7 is not None and row7.status is LedgerStatus.SYNCED and row7.sync_token == "1"
     assert row7.payload_hash == requests[7].hash
@@ -134,31 +119,25 @@ class BatchedCustomerAdapter(CustomerAdapter):
         self.lookup_rows = self.lookup.rows
 
 
-def _requests_sent(served: tuple[ServedApp, QBOSandboxSettings]) -> int:
-    app, settings = served
-    stats = httpx.get(f"{app.url}/_admin/stats").json()["realms"][settings.realm_id]
-    return int(stats["requests"])
-
-
 def test_the_lookup_of_creates_and_the_read_before_updates_share_one_call(
-    qbo: QBOClient, engine: sa.Engine, served: tuple[ServedApp, QBOSandboxSettings]
+    qbo_client: QBOClient, engine: sa.Engine
 ) -> None:
     ledger = Ledger(engine)
     first = [_request(i, f"S {i:03d}") for i in range(150)]  # 150 keys: two IN lists in the lookup
-    LedgeredWriter(qbo, ledger, BatchedCustomerAdapter(qbo)).write(first)
-    qbo.create("Customer", {"DisplayName": "Made elsewhere", "Notes": "v1"}, request_id="pre-s")
+    LedgeredWriter(qbo_client, ledger, BatchedCustomerAdapter(qbo_client)).write(first)
+    qbo_client.create("Customer", {"DisplayName": "Made elsewhere", "Notes": "v1"}, request_id="pre-s")
     # next run: 120 updates (two Id lists), 1 create, 1 record found by its key (linked)
     second = [_request(i, f"S {i:03d}", notes="v2" if i < 120 else "v1") for i in range(150)]
     second += [_request(500, "S new"), _request(501, "Made elsewhere")]
-    before = _requests_sent(served)
+    before = requests_sent(qbo_client)
 
-    report = LedgeredWriter(qbo, ledger, BatchedCustomerAdapter(qbo)).write(second)
+    report = LedgeredWriter(qbo_client, ledger, BatchedCustomerAdapter(qbo_client)).write(second)
 
     # one /batch of reads (2 lookup lists + 2 Id lists), 4 update batches (120 = 4 x 30), 1 create batch
-    assert _requests_sent(served) - before == 1 + 4 + 1
+    assert requests_sent(qbo_client) - before == 1 + 4 + 1
     assert dict(report.counts) == {"updated": 120, "unchanged": 30, "created": 1, "linked": 1}
-    in_qbo = _qbo_ids(qbo)
+    in_qbo = _qbo_ids(qbo_client)
     assert len([n for n in in_qbo if n.startswith("S ")]) == 151  # no duplicate
-    assert qbo.read("Customer", in_qbo["S 007"])["Notes"] == "v2"
+    assert qbo_client.read("Customer", in_qbo["S 007"])["Notes"] == "v2"
     linked = ledger.get("customer", "501")
     assert linked is not None and linked.qbo_id == in_qbo["Made elsewhere"]

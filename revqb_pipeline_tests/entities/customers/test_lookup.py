@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient
@@ -16,25 +15,11 @@ from revqb_pipeline.entities.customers.sync import CustomerAdapter, customer_req
 from revqb_pipeline.mapping.config import load_mapping
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger
-from revqb_pipeline_tests._qbo_support import fresh_client, served_empty_realm
-from revqb_sandbox.harness import ServedApp
-from revqb_sandbox.qbo.settings import QBOSandboxSettings
+from revqb_pipeline_tests._qbo_support import requests_sent
 
 pytestmark = pytest.mark.slow
 
 FILLERS = 1005  # more than one page (MAXRESULTS 1000) of customers the run never touches
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
-    with served_empty_realm() as served:
-        yield served
-
-
-@pytest.fixture
-def qbo(served: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[QBOClient]:
-    with fresh_client(*served) as (client, _oauth):
-        yield client
 
 
 @pytest.fixture
@@ -43,11 +28,6 @@ def ledger(sqlite_url: str) -> Iterator[Ledger]:
     create_schema(eng)
     yield Ledger(eng)
     eng.dispose()
-
-
-def _requests_sent(qbo: QBOClient) -> int:
-    stats = httpx.get(f"{qbo.base_url}/_admin/stats").json()
-    return int(stats["realms"][qbo.realm_id]["requests"])
 
 
 def _fill(qbo: QBOClient) -> None:
@@ -65,11 +45,11 @@ def _row(cid: int, name: str, email: str | None = None) -> dict[str, Any]:
     return {"customer_id": cid, "account_number": f"A-{cid}", "display_name": name, "email": email}
 
 
-def test_query_all_each_batches_and_pages_past_maxresults(qbo: QBOClient) -> None:
-    _fill(qbo)
-    qbo.create("Customer", {"DisplayName": "Acme"}, request_id="acme")
-    before = _requests_sent(qbo)
-    fillers, acme, none = qbo.query_all_each(
+def test_query_all_each_batches_and_pages_past_maxresults(qbo_client: QBOClient) -> None:
+    _fill(qbo_client)
+    qbo_client.create("Customer", {"DisplayName": "Acme"}, request_id="acme")
+    before = requests_sent(qbo_client)
+    fillers, acme, none = qbo_client.query_all_each(
         [
             ("Customer", "DisplayName LIKE 'Filler%'"),
             ("Customer", "DisplayName = 'Acme'"),
@@ -78,25 +58,29 @@ def test_query_all_each_batches_and_pages_past_maxresults(qbo: QBOClient) -> Non
     )
     assert len({c["Id"] for c in fillers}) == FILLERS  # the full first page was paged on
     assert [c["DisplayName"] for c in acme] == ["Acme"] and none == []
-    assert _requests_sent(qbo) - before == 2  # one batch of three queries + the second page
+    assert requests_sent(qbo_client) - before == 2  # one batch of three queries + the second page
 
 
-def test_lookup_is_one_request_and_links_instead_of_duplicating(qbo: QBOClient, ledger: Ledger) -> None:
+def test_lookup_is_one_request_and_links_instead_of_duplicating(
+    qbo_client: QBOClient, ledger: Ledger
+) -> None:
     cfg = load_mapping()
-    _fill(qbo)
-    by_name = qbo.create("Customer", {"DisplayName": "Acme Corp"}, request_id="pre-name")
-    by_name = qbo.update(  # an inactive namesake is found and reactivated
+    _fill(qbo_client)
+    by_name = qbo_client.create("Customer", {"DisplayName": "Acme Corp"}, request_id="pre-name")
+    by_name = qbo_client.update(  # an inactive namesake is found and reactivated
         "Customer",
         {"Id": by_name["Id"], "SyncToken": by_name["SyncToken"], "sparse": True, "Active": False},
         request_id="pre-name-off",
     )
-    by_email = qbo.create(
+    by_email = qbo_client.create(
         "Customer",
         {"DisplayName": "Someone Else", "PrimaryEmailAddr": {"Address": "ap@beta.example"}},
         request_id="pre-email",
     )
     marker = account_marker(_row(3, "Gamma"), cfg)  # what our create of customer 3 wrote into Notes
-    variant = qbo.create("Customer", {"DisplayName": "Gamma (Rev.io 3)", "Notes": marker}, request_id="pre-v")
+    variant = qbo_client.create(
+        "Customer", {"DisplayName": "Gamma (Rev.io 3)", "Notes": marker}, request_id="pre-v"
+    )
     rows = [
         _row(1, "Acme Corp"),
         _row(2, "Beta LLC", "AP@beta.example"),
@@ -105,26 +89,26 @@ def test_lookup_is_one_request_and_links_instead_of_duplicating(qbo: QBOClient, 
     ]
     requests, bad = customer_requests(rows, cfg, ledger, None)
     assert not bad
-    adapter = CustomerAdapter(qbo, ledger, {str(r["customer_id"]): r for r in rows}, cfg)
-    before = _requests_sent(qbo)
+    adapter = CustomerAdapter(qbo_client, ledger, {str(r["customer_id"]): r for r in rows}, cfg)
+    before = requests_sent(qbo_client)
     found = adapter.lookup(requests)
-    assert _requests_sent(qbo) - before == 1  # names and emails in one batch, none of the 1,005 others
+    assert requests_sent(qbo_client) - before == 1  # names and emails in one batch, none of the 1,005 others
     assert {sid: str(c["Id"]) for sid, c in found.items()} == {
         "1": str(by_name["Id"]),
         "2": str(by_email["Id"]),
         "3": str(variant["Id"]),
     }
 
-    report = sync_customers(qbo, ledger, rows, cfg)
+    report = sync_customers(qbo_client, ledger, rows, cfg)
     assert report.qbo_ids == {
         "1": str(by_name["Id"]),
         "2": str(by_email["Id"]),
         "3": str(variant["Id"]),
         "4": report.qbo_ids["4"],
     }
-    assert qbo.count("Customer", "Active IN (true, false)") == FILLERS + 4  # Delta the only new one
-    acme = qbo.read("Customer", str(by_name["Id"]))
+    assert qbo_client.count("Customer", "Active IN (true, false)") == FILLERS + 4  # Delta the only new one
+    acme = qbo_client.read("Customer", str(by_name["Id"]))
     assert acme["Active"] is True
-    again = sync_customers(qbo, ledger, rows, cfg)  # a re-run changes nothing
+    again = sync_customers(qbo_client, ledger, rows, cfg)  # a re-run changes nothing
     assert set(again.qbo_ids.values()) == set(report.qbo_ids.values())
-    assert qbo.count("Customer", "Active IN (true, false)") == FILLERS + 4
+    assert qbo_client.count("Customer", "Active IN (true, false)") == FILLERS + 4
