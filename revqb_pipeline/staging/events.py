@@ -8,6 +8,7 @@ idempotent by ``event_id``: a duplicated or replayed delivery changes nothing an
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,13 +55,29 @@ class StoredEvent:
     planned_at: datetime | None = None
 
 
+#: Engines whose ``revio_events`` table is known to exist in this process.
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def ensure_table(engine: Engine) -> None:
+    """Create ``revio_events`` when missing, checked once per engine and process (``create_schema`` creates
+    it too): a sensor tick's ``EventStore`` runs no statement, and takes no SQLite write lock."""
+    if engine in _READY:
+        return
+    with engine.connect() as conn:
+        exists = sa.inspect(conn).has_table(revio_events.name)
+    if not exists:
+        with write_begin(engine) as conn:
+            revio_events.create(conn, checkfirst=True)
+    _READY.add(engine)
+
+
 class EventStore:
     """The ``revio_events`` table (created on first use, so older databases gain it without a migration)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        with write_begin(engine) as conn:
-            revio_events.create(conn, checkfirst=True)
+        ensure_table(engine)
 
     def record(
         self,
