@@ -2,6 +2,7 @@
 
 - ``db_url`` / ``sqlite_url`` / ``pg_url``: a staging database for SQLite and for the real PostgreSQL server.
   PostgreSQL tests fail (never skip) when ``CI=true`` and the server is unreachable; each gets its own schema.
+  ``sqlite_engine``: an engine on ``sqlite_url`` with the staging schema created.
 - ``env``: the end-to-end harness (``_harness.Pipeline``) over both sandboxes, six customers, frozen clock.
 - ``qbo`` / ``module_qbo``: a logged-in client of one QBO sandbox per module (``_qbo_support``).
 - ``qbo_client`` / ``empty_realm``: revqb's own ``QBOClient`` on a freshly reset QBO sandbox holding reference
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
 from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline_tests._harness import Pipeline, pipeline
 from revqb_pipeline_tests._postgres import PG_URL, require_postgres
 from revqb_pipeline_tests._qbo_support import QBO, fresh_client, sandbox, served_empty_realm
@@ -74,6 +76,15 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'revqb.db'}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[sa.Engine]:
+    """An engine on ``sqlite_url`` with the staging schema created (``create_schema``)."""
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

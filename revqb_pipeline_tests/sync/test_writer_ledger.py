@@ -3,7 +3,6 @@ quarantined, updated) reach the ledger in one transaction per chunk, next to its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ import sqlalchemy as sa
 
 from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
-from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.writer import DocNumberLookup, LedgeredWriter, WriteRequest, docnumber_lookup
 from revqb_pipeline_tests._qbo_support import requests_sent
@@ -50,14 +48,6 @@ class Commits:
         self.n += 1
 
 
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(sqlite_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
-
-
 def _request(i: int, name: str, notes: str = "v1", *, keyed: bool = True) -> WriteRequest:
     payload = {"DisplayName": name, "Notes": notes}
     return WriteRequest("customer", str(i), "Customer", payload, business_key=name if keyed else None)
@@ -67,14 +57,16 @@ def _qbo_ids(qbo: QBOClient) -> dict[str, str]:
     return {c["DisplayName"]: str(c["Id"]) for c in qbo.query_rows("SELECT * FROM Customer MAXRESULTS 1000")}
 
 
-def test_one_ledger_commit_per_chunk_for_its_outcomes(qbo_client: QBOClient, engine: sa.Engine) -> None:
+def test_one_ledger_commit_per_chunk_for_its_outcomes(
+    qbo_client: QBOClient, sqlite_engine: sa.Engine
+) -> None:
     qbo_client.create("Customer", {"DisplayName": "Already", "Notes": "v1"}, request_id="pre-1")
     qbo_client.create("Customer", {"DisplayName": "Taken"}, request_id="pre-2")
     requests = [_request(i, f"W {i:03d}") for i in range(65)]
     requests[5] = _request(5, "Already")  # found by its key, already matching: linked without a write
     requests[40] = _request(40, "Taken", keyed=False)  # no key to look up: the create fails with 6240
-    ledger = Ledger(engine)
-    commits = Commits(engine)
+    ledger = Ledger(sqlite_engine)
+    commits = Commits(sqlite_engine)
 
     report = LedgeredWriter(qbo_client, ledger, CustomerAdapter(qbo_client)).write(requests)
 
@@ -120,9 +112,9 @@ class BatchedCustomerAdapter(CustomerAdapter):
 
 
 def test_the_lookup_of_creates_and_the_read_before_updates_share_one_call(
-    qbo_client: QBOClient, engine: sa.Engine
+    qbo_client: QBOClient, sqlite_engine: sa.Engine
 ) -> None:
-    ledger = Ledger(engine)
+    ledger = Ledger(sqlite_engine)
     first = [_request(i, f"S {i:03d}") for i in range(150)]  # 150 keys: two IN lists in the lookup
     LedgeredWriter(qbo_client, ledger, BatchedCustomerAdapter(qbo_client)).write(first)
     qbo_client.create("Customer", {"DisplayName": "Made elsewhere", "Notes": "v1"}, request_id="pre-s")

@@ -4,16 +4,15 @@ and inactive namesakes instead of creating duplicates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient
 from revqb_pipeline.entities.customers.mapping import account_marker
 from revqb_pipeline.entities.customers.sync import CustomerAdapter, customer_requests, sync_customers
 from revqb_pipeline.mapping.config import load_mapping
-from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger
 from revqb_pipeline_tests._qbo_support import requests_sent
 
@@ -23,11 +22,8 @@ FILLERS = 1005  # more than one page (MAXRESULTS 1000) of customers the run neve
 
 
 @pytest.fixture
-def ledger(sqlite_url: str) -> Iterator[Ledger]:
-    eng = make_engine(sqlite_url)
-    create_schema(eng)
-    yield Ledger(eng)
-    eng.dispose()
+def ledger(sqlite_engine: Engine) -> Ledger:
+    return Ledger(sqlite_engine)
 
 
 def _fill(qbo: QBOClient) -> None:
