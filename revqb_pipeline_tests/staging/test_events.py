@@ -10,17 +10,7 @@ import sqlalchemy as sa
 
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.events import IGNORED, NEW, EventStore
-
-
-class Statements:
-    """The SQL statements an engine runs while listening."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.seen: list[str] = []
-        sa.event.listen(engine, "before_cursor_execute", self._on_execute)
-
-    def _on_execute(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        self.seen.append(statement)
+from revqb_pipeline_tests._engine_watch import EngineWatch
 
 
 @pytest.fixture
@@ -44,14 +34,14 @@ def test_a_database_without_the_table_gains_it_on_first_use(engine: sa.Engine) -
 def test_a_store_per_tick_runs_no_statement_after_the_first(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     create_schema(engine)
-    statements = Statements(engine)
+    watch = EngineWatch(engine)
 
     store = EventStore(engine)
-    assert statements.seen and not any("IMMEDIATE" in s for s in statements.seen)  # a read: no write lock
-    statements.seen.clear()
+    assert watch.statements and not any("IMMEDIATE" in s for s in watch.statements)  # a read: no write lock
+    watch.reset()
     for _ in range(3):  # the sensor's next ticks
         EventStore(engine)
-    assert statements.seen == []
+    assert watch.statements == []
     assert store.record("e1", "BILL_CREATED", "bill", "7", "2026-01-02")
 
     other = make_engine(sqlite_url)  # another engine (process) checks once for itself

@@ -12,6 +12,7 @@ from revqb_pipeline.clients.errors import QBOError
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.writer import DocNumberLookup, LedgeredWriter, WriteRequest, docnumber_lookup
+from revqb_pipeline_tests._engine_watch import EngineWatch
 from revqb_pipeline_tests._qbo_support import requests_sent
 
 pytestmark = pytest.mark.slow
@@ -37,17 +38,6 @@ class CustomerAdapter:
         return None
 
 
-class Commits:
-    """Counts the engine's committed transactions."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.n = 0
-        sa.event.listen(engine, "commit", self._on_commit)
-
-    def _on_commit(self, _conn: Any) -> None:
-        self.n += 1
-
-
 def _request(i: int, name: str, notes: str = "v1", *, keyed: bool = True) -> WriteRequest:
     payload = {"DisplayName": name, "Notes": notes}
     return WriteRequest("customer", str(i), "Customer", payload, business_key=name if keyed else None)
@@ -66,12 +56,12 @@ def test_one_ledger_commit_per_chunk_for_its_outcomes(
     requests[5] = _request(5, "Already")  # found by its key, already matching: linked without a write
     requests[40] = _request(40, "Taken", keyed=False)  # no key to look up: the create fails with 6240
     ledger = Ledger(sqlite_engine)
-    commits = Commits(sqlite_engine)
+    watch = EngineWatch(sqlite_engine)
 
     report = LedgeredWriter(qbo_client, ledger, CustomerAdapter(qbo_client)).write(requests)
 
     # 64 creates in chunks of 30, 30, 4: per chunk one intent and one outcome transaction (68 per record)
-    assert commits.n == 6
+    assert watch.commits == 6
     assert dict(report.counts) == {"created": 63, "linked": 1, "quarantined": 1}
     in_qbo = _qbo_ids(qbo_client)
     assert len(in_qbo) == 65
@@ -92,9 +82,9 @@ def test_one_ledger_commit_per_chunk_for_its_outcomes(
 
     # the next run: one changed record is updated (one chunk: two commits), the others write nothing
     requests[7] = _request(7, "W 007", notes="v2")
-    commits.n = 0
+    watch.reset()
     again = LedgeredWriter(qbo_client, ledger, CustomerAdapter(qbo_client)).write(requests)
-    assert commits.n == 2
+    assert watch.commits == 2
     assert dict(again.counts) == {"unchanged": 63, "updated": 1, "quarantined": 1}
     assert qbo_client.read("Customer", in_qbo["W 007"])["Notes"] == "v2"
     row7 = ledger.get("customer", "7")
