@@ -67,8 +67,50 @@ def _encode(obj: Any, out: list[str]) -> None:
         raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
 
 
+_NUL = "\\u0000"  # how the ASCII encoder writes the NUL characters around a marked Decimal
+
+
+class _NotPlain(Exception):
+    """The fast path cannot encode this value exactly as ``_encode`` does."""
+
+
+def plain_dumps(obj: Any) -> str | None:
+    """``dumps`` through the C ``json`` encoder, or None when it cannot be sure of the same text (a
+    non-finite number, a value of another type, an escaped NUL that is not a marker's).
+
+    A Decimal passes through ``default`` as the text NUL "D" digits NUL, unquoted afterwards; dates as ISO
+    text. Keys are JSON's own: a non-``str`` key the reference refuses (int, float, bool, None) is written
+    as json writes it (callers' bodies have no other keys)."""
+    marks = 0
+
+    def default(value: Any) -> str:
+        nonlocal marks
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise _NotPlain
+            marks += 1
+            return "\x00D" + format(value, "f") + "\x00"
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        raise _NotPlain
+
+    try:
+        text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=default)
+    except (_NotPlain, ValueError, TypeError, RecursionError):
+        return None
+    if marks or _NUL in text:
+        # every escaped NUL must be one of the markers' two, so stripping the markers' ends is exact
+        if text.count(_NUL) != 2 * marks or text.count('"' + _NUL + "D") != marks:
+            return None
+        text = text.replace('"' + _NUL + "D", "").replace(_NUL + '"', "")
+    return text
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON where ``Decimal`` becomes a number with its exact digits (never a string or float)."""
+    text = plain_dumps(obj)
+    if text is not None:
+        return text
     out: list[str] = []
     _encode(obj, out)
     return "".join(out)
