@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,18 @@ def _json_text(raw: str | Mapping[str, Any] | None) -> str | None:
     return json.dumps(raw, sort_keys=True, default=str)
 
 
+@functools.cache
+def _fills(tbl: sa.Table) -> tuple[frozenset[str], tuple[tuple[str, bool, Any], ...]]:
+    """``tbl``'s column names, and per column what fills it when a row omits it: the time of the write
+    (a non-null UTC timestamp), the column's scalar default, or None."""
+    fills = []
+    for col in tbl.columns:
+        is_now = isinstance(col.type, UTCDateTime) and not col.nullable
+        default = col.default.arg if col.default is not None and col.default.is_scalar else None
+        fills.append((col.name, is_now, None if is_now else default))
+    return frozenset(tbl.c.keys()), tuple(fills)
+
+
 def _dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
     """The result's rows as dicts (keys zipped onto the row tuples: cheaper than ``Row._mapping``)."""
     keys = list(result.keys())
@@ -115,26 +128,20 @@ class StagingStore:
     @staticmethod
     def _prepare(tbl: sa.Table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
         """Full-column dicts (defaults filled), de-duplicated by key (last one wins)."""
-        columns = tbl.c.keys()
+        columns, fills = _fills(tbl)
         now = utcnow()
+        template = {name: now if is_now else default for name, is_now, default in fills}
         by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in rows:
-            unknown = set(row) - set(columns)
-            if unknown:
-                raise ValueError(f"{tbl.name} has no column(s) {sorted(unknown)}")
-            full: dict[str, Any] = {}
-            for name in columns:
-                if name in row:
-                    full[name] = row[name]
-                elif isinstance(tbl.c[name].type, UTCDateTime) and not tbl.c[name].nullable:
-                    full[name] = now
-                else:
-                    default = tbl.c[name].default
-                    full[name] = default.arg if default is not None and default.is_scalar else None
-            missing = [k for k in keys if full[k] is None]
-            if missing:
+            if not columns.issuperset(row):
+                raise ValueError(f"{tbl.name} has no column(s) {sorted(set(row) - columns)}")
+            full = template.copy()
+            full.update(row)
+            key = tuple(full[k] for k in keys)
+            if None in key:
+                missing = [k for k in keys if full[k] is None]
                 raise ValueError(f"{tbl.name} row without primary key {missing}")
-            by_key[tuple(full[k] for k in keys)] = full
+            by_key[key] = full
         return list(by_key.values())
 
     @staticmethod
