@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from revqb_pipeline.money import MoneyError, to_decimal
+from revqb_pipeline.money import MAX_AMOUNT, MAX_PLACES, MoneyError, to_decimal
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_ID = 2**63 - 1  # ids and counts: what a BIGINT column holds
@@ -41,6 +41,9 @@ def parse_revio_datetime(value: Any) -> datetime | None:
 
 
 def _money(value: Any) -> Decimal | None:
+    if type(value) is Decimal and value.is_finite():  # the common case, a JSON number: to_decimal's checks
+        if value.as_tuple().exponent >= -MAX_PLACES and abs(value) < MAX_AMOUNT:  # type: ignore[operator]
+            return value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -51,6 +54,8 @@ def _money(value: Any) -> Decimal | None:
 
 def parse_revio_id(value: Any) -> int | None:
     """A Rev.io id or count: a whole, non-negative number fitting a BIGINT; ``None``/``""`` -> ``None``."""
+    if type(value) is int and 0 <= value <= MAX_ID:  # the common case, a JSON integer
+        return value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
@@ -72,6 +77,8 @@ def parse_revio_id(value: Any) -> int | None:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str and "\x00" not in value:  # the common case
+        return value
     if value is None:
         return None
     if isinstance(value, dict | list):
