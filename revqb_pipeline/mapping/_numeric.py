@@ -11,6 +11,7 @@ Those rows are rare (none in payloads built by revqb), so the per-row path costs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -158,17 +159,31 @@ def _is_missing(values: np.ndarray) -> np.ndarray:
     )
 
 
-def parse_column(values: pd.Series | np.ndarray) -> tuple[Parsed, np.ndarray]:
+def parse_column(values: pd.Series | np.ndarray | pd.Categorical) -> tuple[Parsed, np.ndarray]:
     """(``parse_decimals`` of a column, missing mask: None, NaN or ""), parsing each distinct value once
     (quantities and rates repeat a lot).
 
     The column is hashed once (``factorize_objects``); when every distinct value is text the distinct
     values are parsed and taken back per row. Otherwise the column is parsed row by row, since hashing
-    merges values that parse differently (``True == 1``)."""
+    merges values that parse differently (``True == 1``). A ``pd.Categorical`` of text (``text_column``) is
+    already hashed: its categories are parsed and taken back by its codes."""
+    if isinstance(values, pd.Categorical):
+        codes = np.asarray(values.codes, dtype=np.int64)
+        uniques = np.asarray(values.categories, dtype=object)
+        if not all(type(v) is str for v in uniques):
+            arr = np.asarray(values, dtype=object)
+            return parse_decimals(arr), _is_missing(arr)
+        return _parsed_by_codes(codes, uniques)
     arr = np.asarray(values, dtype=object)
     codes, uniques = factorize_objects(arr)
     if not all(type(v) is str for v in uniques):
         return parse_decimals(arr), _is_missing(arr)
+    return _parsed_by_codes(codes, uniques)
+
+
+def _parsed_by_codes(codes: np.ndarray, uniques: np.ndarray) -> tuple[Parsed, np.ndarray]:
+    """``parse_column`` of the text values ``uniques[codes]`` (code -1: missing), parsing each distinct one
+    once."""
     # one extra slot for the nulls (code -1 reads the last one): missing, not ok
     first = parse_decimals(np.append(uniques, None))
     u_missing = np.append(uniques == "", True)
@@ -199,3 +214,45 @@ def product_equals_cents(qty: Parsed, price: Parsed, cents: np.ndarray, known: n
         pr = price.big.get(int(i), Decimal(int(price.mantissa[i])).scaleb(-int(price.places[i])))
         out[i] = q * pr * 100 == Decimal(int(cents[i]))
     return out
+
+
+class TextColumn:
+    """A text column built block by block (``add``), hashed as it comes (``factorize_objects`` over each
+    block while its fresh strings are still in cache, far cheaper than a later pass over a column of
+    scattered objects): ``column()`` is a ``pd.Categorical`` (None and NaN: missing) when every value is
+    ``str``, else the objects as given (hashing would merge ``True`` and ``1``)."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, int] = {}
+        self.parts: list[np.ndarray] = []
+        self.raw = False
+
+    def add(self, values: Sequence[Any]) -> None:
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        if not self.raw:
+            codes, uniques = factorize_objects(arr)
+            if all(type(u) is str for u in uniques):
+                table = self.table
+                remap = np.array([table.setdefault(u, len(table)) for u in uniques] + [-1], dtype=np.int64)
+                self.parts.append(remap[codes])  # code -1 reads the -1 at the end
+                return
+            keys = np.empty(len(self.table) + 1, dtype=object)
+            keys[: len(self.table)] = list(self.table)  # code -1 reads None at the end
+            self.parts = [keys[c] for c in self.parts]
+            self.raw = True
+        self.parts.append(arr)
+
+    def column(self) -> pd.Categorical | np.ndarray:
+        if self.raw:
+            return np.concatenate(self.parts)
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int64)
+        categories = pd.Index(list(self.table), dtype=object)
+        return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+
+
+def text_column(values: Sequence[Any]) -> pd.Categorical | np.ndarray:
+    """``values`` as one ``TextColumn`` block."""
+    col = TextColumn()
+    col.add(values)
+    return col.column()

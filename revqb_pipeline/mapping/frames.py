@@ -37,7 +37,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-from revqb_pipeline.mapping._numeric import Parsed, parse_column
+from revqb_pipeline.mapping._numeric import Parsed, parse_column, text_column
 from revqb_pipeline.mapping.config import LIABILITY_TYPES, MappingConfig
 from revqb_pipeline.mapping.errors import MappingMissing, RecordError
 from revqb_pipeline.mapping.schemas import BillTotals
@@ -211,9 +211,12 @@ def charge_rows_frame(rows: Sequence[Row]) -> pd.DataFrame:
             if not any(key in r for r in rows):
                 continue
             values = [r.get(key) for r in rows]
-        arr = np.empty(n, dtype=object)
-        arr[:] = values
-        cols[key] = arr
+        if key in _INT_COLUMNS:
+            arr = np.empty(n, dtype=object)
+            arr[:] = values
+            cols[key] = arr
+        else:
+            cols[key] = text_column(values)
     return pd.DataFrame(cols, copy=False)
 
 
@@ -240,7 +243,9 @@ def _plain_value(value: Any) -> Any:
     return value
 
 
-def _distinct(columns: Mapping[str, np.ndarray], n: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def _distinct(
+    columns: Mapping[str, np.ndarray | pd.Categorical], n: int
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(code per row, one row dict per distinct combination of the columns' values), over ``n`` rows."""
     key = np.zeros(n, dtype=np.int64)
     size = 1
@@ -269,7 +274,11 @@ def _digits(values: np.ndarray) -> np.ndarray:
 
 
 def qty_and_price(
-    q: Parsed, q_missing: np.ndarray, rate: np.ndarray, cents: np.ndarray, quantity: np.ndarray
+    q: Parsed,
+    q_missing: np.ndarray,
+    rate: np.ndarray | pd.Categorical,
+    cents: np.ndarray,
+    quantity: np.ndarray | pd.Categorical,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(qty_mantissa, qty_places, unit_price_e5) per charge line (``q``: the parsed ``quantity`` column), by
     ``line_qty_price``'s rules:
@@ -319,8 +328,13 @@ def qty_and_price(
     )
 
 
-def _column(df: pd.DataFrame, col: str) -> np.ndarray:
-    return df[col].to_numpy() if col in df else np.full(len(df), None, dtype=object)
+def _column(df: pd.DataFrame, col: str) -> np.ndarray | pd.Categorical:
+    """A column's values: a ``pd.Categorical`` as is (its codes are the hashing already done), else numpy;
+    all None when the frame has no such column."""
+    if col not in df:
+        return np.full(len(df), None, dtype=object)
+    values = df[col].array
+    return values if isinstance(values, pd.Categorical) else df[col].to_numpy()
 
 
 @dataclass(frozen=True)
@@ -398,7 +412,7 @@ def _item_codes(
     used = {rule.matched_on for rule in cfg.products.rules}
     if product_types and used & {"product_type_code", "charge_kind"}:
         used.add("product_type_id")
-    columns = {c: src[c].to_numpy() for c in _ITEM_KEYS if c in src and c in used}
+    columns = {c: _column(src, c) for c in _ITEM_KEYS if c in src and c in used}
     codes, rows = _distinct(columns, len(src))
     position = {name: i for i, name in enumerate(names)}
     per_key = np.full(len(rows), -1, dtype=np.int64)
