@@ -154,10 +154,14 @@ class DocNumberLookup:
         self.field_name = field_name
 
     def queries(self, requests: list[WriteRequest]) -> list[tuple[str, str]]:
-        keys = sorted({r.business_key for r in requests if r.business_key})
+        return self.key_queries(r.business_key for r in requests if r.business_key)
+
+    def key_queries(self, keys: Iterable[str]) -> list[tuple[str, str]]:
+        """``(entity, where)`` queries finding ``keys``, 100 per ``IN`` list."""
+        wanted = sorted(set(keys))
         return [
-            (self.entity, f"{self.field_name} IN {in_clause(keys[i : i + 100])}")
-            for i in range(0, len(keys), 100)
+            (self.entity, f"{self.field_name} IN {in_clause(wanted[i : i + 100])}")
+            for i in range(0, len(wanted), 100)
         ]
 
     def rows(
@@ -175,6 +179,44 @@ class DocNumberLookup:
     def __call__(self, requests: list[WriteRequest]) -> dict[str, dict[str, Any]]:
         return self.rows(requests, self.qbo.query_all_each(self.queries(requests)))
 
+    def ahead(self, keys: Iterable[str]) -> KnownKeys:
+        """One lookup of ``keys`` made ahead of their writes (all ``IN`` lists in one ``/batch`` call)."""
+        wanted = {str(k) for k in keys if k}
+        results = self.qbo.query_all_each(self.key_queries(wanted)) if wanted else []
+        found = {str(row.get(self.field_name)): row for rows in results for row in rows}
+        return KnownKeys(wanted, {k: row for k, row in found.items() if k in wanted})
+
+
+@dataclass
+class KnownKeys:
+    """The answer of a business-key lookup made ahead of the writes it covers (a day's invoices, looked up
+    before its first load slice): the keys asked (``keys``) and the QBO rows found among them (``rows``).
+
+    Each key answers one create lookup only (:meth:`take`): a later lookup of the same key (a duplicate
+    DocNumber, a lost response) asks QBO again. Safe only while nothing but the caller writes these keys
+    meanwhile (the QBO load steps of a realm run behind a one-slot pool)."""
+
+    keys: set[str]
+    rows: dict[str, dict[str, Any]]
+
+    def take(self, requests: list[WriteRequest]) -> tuple[list[WriteRequest], dict[str, dict[str, Any]]]:
+        """The requests this answer does not cover, and the rows found for those it covers (source_id ->
+        row); the covered keys are used up."""
+        rest: list[WriteRequest] = []
+        found: dict[str, dict[str, Any]] = {}
+        for req in requests:
+            key = req.business_key
+            if key is None or key not in self.keys:
+                rest.append(req)
+                continue
+            if key in self.rows:
+                found[req.source_id] = self.rows[key]
+        for req in requests:
+            if req.business_key is not None:
+                self.keys.discard(req.business_key)
+                self.rows.pop(req.business_key, None)
+        return rest, found
+
 
 def docnumber_lookup(qbo: QBOClient, entity: str, field_name: str = "DocNumber") -> Callable[..., Any]:
     """A ``lookup`` that finds entities whose ``field_name`` equals each request's business key."""
@@ -190,17 +232,26 @@ class DocNumberAdapter:
         qbo: QBOClient,
         entity: str,
         update_body: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None],
+        known: KnownKeys | None = None,
     ) -> None:
         self.lookup = DocNumberLookup(qbo, entity)
         self._update_body = update_body
+        self.known = known  # a lookup made ahead: the creates it covers send no lookup of their own
+        self._from_known: dict[str, dict[str, Any]] = {}
 
     def lookup_queries(self, requests: list[WriteRequest]) -> list[tuple[str, str]]:
-        return self.lookup.queries(requests)
+        if self.known is None:
+            return self.lookup.queries(requests)
+        rest, self._from_known = self.known.take(requests)
+        return self.lookup.queries(rest)
 
     def lookup_rows(
         self, requests: list[WriteRequest], results: list[list[dict[str, Any]]]
     ) -> dict[str, dict[str, Any]]:
-        return self.lookup.rows(requests, results)
+        found = self.lookup.rows(requests, results)
+        found.update(self._from_known)
+        self._from_known = {}
+        return found
 
     def update_body(self, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
         return self._update_body(existing, desired)
@@ -359,12 +410,13 @@ class LedgeredWriter:
         queries_of = getattr(self.adapter, "lookup_queries", None)
         if not creates:
             return {}, None
-        if queries_of is None or not updates:
+        if queries_of is None:
             return self.adapter.lookup(creates), None
         lookups: list[tuple[str, str]] = queries_of(creates)
-        reads = id_queries(updates[0][0].qbo_entity, [qid for _, qid in updates])
-        results = self.qbo.query_all_each(lookups + reads)
+        reads = id_queries(updates[0][0].qbo_entity, [qid for _, qid in updates]) if updates else []
+        results = self.qbo.query_all_each(lookups + reads) if lookups or reads else []
         existing = self.adapter.lookup_rows(creates, results[: len(lookups)])  # type: ignore[attr-defined]
+        # the lookup's rows are whole entities: a linked record is not read a second time
         return existing, {str(row["Id"]): row for rows in results[len(lookups) :] for row in rows}
 
     # -- updates ------------------------------------------------------------------------------------------
@@ -433,7 +485,10 @@ class LedgeredWriter:
                 for req, _ in chunk
             ]
             stored = self.ledger.record_intents(intents)
-            return chunk_request_id([stored[req.source_id].request_id or "" for req, _ in chunk])
+            ids = [stored[req.source_id].request_id or "" for req, _ in chunk]
+            # an in-flight record keeps its request id; when it is linked and updated, that id belonged to
+            # its create: an update chunk derives its own (stable across retries of the update)
+            return chunk_request_id(ids if operation == "create" else [operation, *ids])
 
         def build_op(i: int, op: tuple[WriteRequest, dict[str, Any]]) -> BatchOp:
             return BatchOp(bid=f"b{i}", operation=operation, entity=op[0].qbo_entity, body=op[1])

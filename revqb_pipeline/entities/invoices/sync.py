@@ -25,6 +25,8 @@ from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.resolver import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import (
     DocNumberAdapter,
+    DocNumberLookup,
+    KnownKeys,
     LedgeredWriter,
     WriteReport,
     void_invoice,
@@ -132,17 +134,36 @@ def void_reversed(qbo: QBOClient, ledger: Ledger, bills: list[dict[str, Any]]) -
     return report
 
 
+def lookup_ahead(qbo: QBOClient, ledger: Ledger, payload_rows: list[dict[str, Any]]) -> KnownKeys:
+    """One DocNumber lookup, ahead of the load, for every payload row the ledger does not hold as synced
+    (the rows that will be created, or linked if an earlier run's write got through).
+
+    The load slices then send no lookup of their own for these keys. Safe because nothing else writes a
+    revqb DocNumber of this realm meanwhile: the QBO load steps run behind the realm's one-slot pool, and a
+    record whose earlier write got through without an outcome is found here all the same."""
+    rows = ledger.get_many(SOURCE_TYPE, [str(r["source_id"]) for r in payload_rows])
+    keys = [
+        str(r["business_key"])
+        for r in payload_rows
+        if r.get("business_key")
+        and not ((row := rows.get(str(r["source_id"]))) and row.status == LedgerStatus.SYNCED and row.qbo_id)
+    ]
+    return DocNumberLookup(qbo, "Invoice").ahead(keys)
+
+
 def sync_invoices(
     qbo: QBOClient,
     ledger: Ledger,
     payload_rows: list[dict[str, Any]],
     refs: RefIds,
     bills: list[dict[str, Any]],
+    known: KnownKeys | None = None,
 ) -> WriteReport:
-    """Create or update one QBO invoice per payload row; void those whose bill was reversed."""
+    """Create or update one QBO invoice per payload row; void those whose bill was reversed. ``known``:
+    a DocNumber lookup made ahead of this write (``lookup_ahead``), used instead of one of its own."""
     report = WriteReport()
     requests = prepare_requests(payload_rows, ledger, Resolver.load(ledger, refs), SOURCE_TYPE, report)
-    adapter = DocNumberAdapter(qbo, "Invoice", invoice_update_payload)
+    adapter = DocNumberAdapter(qbo, "Invoice", invoice_update_payload, known=known)
     report.merge(LedgeredWriter(qbo, ledger, adapter).write(requests))
     report.merge(void_reversed(qbo, ledger, bills))
     return report

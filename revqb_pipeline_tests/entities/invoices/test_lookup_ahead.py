@@ -1,0 +1,161 @@
+"""The invoices load looks a day's DocNumbers up once, ahead of its slices (``lookup_ahead``), and still
+never duplicates: an earlier run that wrote a slice and died before recording its outcomes is linked, not
+repeated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from revqb_pipeline.clients.qbo import QBOClient
+from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
+from revqb_pipeline.entities.invoices.steps import load_slices
+from revqb_pipeline.entities.invoices.sync import SOURCE_TYPE, lookup_ahead, sync_invoices
+from revqb_pipeline.staging.db import create_schema, make_engine
+from revqb_pipeline.staging.ledger import Ledger, LedgerStatus, Synced
+from revqb_pipeline.sync.reference_data import RefIds
+from revqb_pipeline.sync.writer import DocNumberAdapter, KnownKeys, WriteReport, WriteRequest
+from revqb_pipeline_tests._qbo_support import requests_sent
+
+DAY = "2026-01-01"
+
+
+class Died(Exception):
+    """The process of the first run dies."""
+
+
+class DyingLedger(Ledger):
+    """A ledger whose process dies when it records its ``die_at``-th batch of outcomes: the chunk was
+    written to QBO (its intent recorded before), its outcomes never reach the ledger."""
+
+    def __init__(self, engine: sa.Engine, die_at: int) -> None:
+        super().__init__(engine)
+        self.calls = 0
+        self.die_at = die_at
+
+    def record_outcomes(self, outcomes: Sequence[Synced | Any]) -> Any:
+        self.calls += 1
+        if self.calls == self.die_at:
+            raise Died("killed after the write, before its outcomes were recorded")
+        return super().record_outcomes(outcomes)
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(sqlite_url)
+    create_schema(eng)
+    yield eng
+    eng.dispose()
+
+
+def _rows(customer_id: str, item_id: str, n: int, *, tax_code: bool) -> list[dict[str, Any]]:
+    """Invoice payload rows of ``n`` bills (already resolved: plain QBO ids). Without ``tax_code`` the
+    invoice QBO stores differs from the payload (QBO adds ``TaxCodeRef`` NON): linking one updates it."""
+    rows = []
+    for i in range(1, n + 1):
+        payload = {
+            "DocNumber": f"LA-{i}",
+            "TxnDate": DAY,
+            "CustomerRef": {"value": customer_id},
+            "Line": [
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": Decimal(f"{i}.25"),
+                    "SalesItemLineDetail": {
+                        "ItemRef": {"value": item_id},
+                        "Qty": 1,
+                        "UnitPrice": Decimal(f"{i}.25"),
+                        **({"TaxCodeRef": {"value": "NON"}} if tax_code else {}),
+                    },
+                }
+            ],
+        }
+        rows.append(
+            {
+                "source_type": SOURCE_TYPE,
+                "source_id": str(i),
+                "qbo_entity": "Invoice",
+                "partition_key": DAY,
+                "business_key": payload["DocNumber"],
+                "payload": payload,
+            }
+        )
+    return rows
+
+
+def _load(qbo: QBOClient, ledger: Ledger, rows: list[dict[str, Any]]) -> WriteReport:
+    """The invoices step's load loop (``steps.load`` without the Rev.io write-back)."""
+    report = WriteReport()
+    slices = load_slices(rows)
+    known = lookup_ahead(qbo, ledger, rows) if len(slices) > 1 else None
+    for part in slices:
+        report.merge(sync_invoices(qbo, ledger, part, RefIds(), [], known))
+    return report
+
+
+def _invoices(qbo: QBOClient) -> list[dict[str, Any]]:
+    return qbo.query_rows("SELECT * FROM Invoice MAXRESULTS 1000")
+
+
+@pytest.mark.parametrize("matching", [True, False], ids=["linked-as-is", "linked-and-updated"])
+def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
+    qbo_client: QBOClient, engine: sa.Engine, matching: bool
+) -> None:
+    customer = qbo_client.create("Customer", {"DisplayName": "Ahead Co"}, request_id="la-c")
+    account = qbo_client.create("Account", {"Name": "LA Sales", "AccountType": "Income"}, request_id="la-a")
+    item = qbo_client.create(
+        "Item",
+        {"Name": "LA Service", "Type": "Service", "IncomeAccountRef": {"value": account["Id"]}},
+        request_id="la-i",
+    )
+    # 100 bills: two slices (30, then 70: write batches of 30, 30 and 10)
+    rows = _rows(str(customer["Id"]), str(item["Id"]), 100, tax_code=matching)
+    # first run: slice 1 recorded; the first batch of slice 2 reaches QBO, then the process dies
+    with pytest.raises(Died):
+        _load(qbo_client, DyingLedger(engine, die_at=2), rows)
+    ledger = Ledger(engine)
+    states = [r.status for r in ledger.get_many(SOURCE_TYPE, [r["source_id"] for r in rows]).values()]
+    assert states.count(LedgerStatus.SYNCED) == 30
+    assert states.count(LedgerStatus.IN_FLIGHT) == 30  # written to QBO, outcome never recorded
+    assert len(_invoices(qbo_client)) == 60
+    before = requests_sent(qbo_client)
+
+    report = _load(qbo_client, ledger, rows)
+
+    # 1 lookup ahead (the 70 keys not synced) and none per slice; the 30 found are linked (as they are, or
+    # with one update batch under a request id of its own); the 40 others created in 2 batches
+    assert requests_sent(qbo_client) - before == 1 + (0 if matching else 1) + 2
+    assert dict(report.counts) == {"unchanged": 30, "linked": 30, "created": 40}
+    invoices = _invoices(qbo_client)
+    assert sorted(inv["DocNumber"] for inv in invoices) == sorted(
+        f"LA-{i}" for i in range(1, 101)
+    )  # once each
+    synced = ledger.rows(source_type=SOURCE_TYPE, statuses=[LedgerStatus.SYNCED], partition_key=DAY)
+    by_doc = {inv["DocNumber"]: str(inv["Id"]) for inv in invoices}
+    assert {r.source_id: r.qbo_id for r in synced} == {str(i): by_doc[f"LA-{i}"] for i in range(1, 101)}
+
+    again = requests_sent(qbo_client)
+    assert dict(_load(qbo_client, ledger, rows).counts) == {"unchanged": 100}
+    assert requests_sent(qbo_client) == again  # nothing to create: no lookup, no write
+
+
+def _request(sid: str, key: str) -> WriteRequest:
+    return WriteRequest(SOURCE_TYPE, sid, "Invoice", {"DocNumber": key}, business_key=key)
+
+
+def test_a_key_looked_up_ahead_answers_one_lookup_only(qbo_client: QBOClient) -> None:
+    known = KnownKeys({"A", "B"}, {"A": {"Id": "7", "DocNumber": "A"}})
+    adapter = DocNumberAdapter(qbo_client, "Invoice", invoice_update_payload, known=known)
+    first = [_request("1", "A"), _request("2", "B"), _request("3", "C")]
+
+    queries = adapter.lookup_queries(first)
+
+    assert queries == [("Invoice", "DocNumber IN ('C')")]  # A and B were looked up ahead
+    found = adapter.lookup_rows(first, [[{"Id": "9", "DocNumber": "C"}]])
+    assert {sid: row["Id"] for sid, row in found.items()} == {"1": "7", "3": "9"}
+    # used up: a second lookup of A (e.g. after a duplicate DocNumber) asks QBO again
+    assert adapter.lookup_queries([_request("1", "A")]) == [("Invoice", "DocNumber IN ('A')")]
