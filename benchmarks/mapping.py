@@ -1,25 +1,36 @@
 """Mapping + validation at scale: ``python -m benchmarks.mapping [--sizes 200000,1000000] [--only ...]``.
 
 For each size (charge lines), a fresh child process per path builds the same seeded input (bills of four
-staged charges, read first as the invoices step reads ``stg_bills`` / ``stg_charges``; then their invoice
-payloads from ``invoice_payload``; default mapping, ``taxes.mode: lines``) and times one path over it:
+staged charges; their invoice payloads from ``invoice_payload``; default mapping, ``taxes.mode: lines``) and
+times one path over it. Every path ends at the same place (the failures of the ``invoice_lines_valid``
+rules: staged charges, mapped invoice lines, bill totals); they differ in where they start:
 
-* ``columnar`` (issue 10 item 4): ``staged_invoice_check_failures`` from the staged rows (the loop's input):
-  the charge rows read into integer/object columns, mapped to invoice lines as integer columns by
-  vectorized lookups, then the ``ChargeLines``, ``MappedInvoiceLines`` and ``BillTotals`` rules as
-  vectorized pandera checks (mapping/frames.py). Its children build no payloads (they do not read them);
-* ``columnar_df``: the same from a charges DataFrame built before the clock (``pd.DataFrame(rows)``, timed
-  apart as ``to frame``): the convention of the ``checks`` figures;
-* ``checks``: the dict path, ``invoice_check_failures`` (flatten the 1.6M payload-line dicts, then the same
-  schemas): the "before" of docs/performance.md;
+from the staged rows in memory (the dicts the invoices step holds to build the payloads):
+
+* ``columnar`` (issue 10 item 4): ``staged_invoice_check_failures(bills, charges)`` over the row dicts: the
+  rows read column by column (``frames.charge_rows_frame``), mapped to invoice lines as integer columns,
+  then the ``ChargeLines`` / ``MappedInvoiceLines`` / ``BillTotals`` rules as vectorized pandera checks;
 * ``pydantic``: a plain per-record loop doing the same conversion and rules with one pydantic model per
-  charge, per payload line and per bill (``Decimal`` fields).
+  charge, per payload line and per bill (``Decimal`` fields), over the rows and the built payloads;
+
+from the staging database (a SQLite file with the partition's ``stg_bills`` / ``stg_charges``, written
+before the clock; "read s" is the read, "check s" the rest, the ratio compares read + check):
+
+* ``columnar_db``: ``staging.charges_frame.bill_columns`` / ``charge_columns`` (the partition's bills and
+  charges from the cursor into int64 / categorical columns, no dict per row), then the same checks;
+* ``pydantic_db``: the invoices step's read (``StagingStore.rows("stg_bills")`` + ``rows_in("stg_charges")``:
+  one dict per row), then the loop (its payloads are built before the clock, as the step has them);
+
+and two more, not like with like: ``columnar_df`` (the checks from a charges DataFrame built before the
+clock with ``pd.DataFrame(rows)``, timed apart as "to frame") and ``checks`` (the dict path,
+``invoice_check_failures`` over the 1.6M payload-line dicts: the "before" of docs/performance.md).
 
 Building the input is not timed. Each path runs once on one bill before the clock starts (pandera imports
 its backends, about 0.5 s, on the first validation of a process). Seconds are wall time, "CPU s" the
-process CPU time (steadier on a shared machine). Peak RSS is the child's ``ru_maxrss``; "RSS added" is
-that peak minus the RSS just before the timed path (the input's own memory excluded). Prints the ratio
-against issue 10's goal (>= 20x faster than the loop, RSS added <= 1.5 GB). Nothing here asserts on time.
+process CPU time of read + check (steadier on a shared machine). Peak RSS is the child's ``ru_maxrss``;
+"RSS added" is that peak minus the RSS just before the timed part (the input's own memory excluded). Prints
+the ratio against issue 10's goal (>= 20x faster than the loop, peak RSS <= 1.5 GB). Nothing here asserts
+on time.
 """
 
 from __future__ import annotations
@@ -28,11 +39,14 @@ import argparse
 import json
 import random
 import resource
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, model_validator
@@ -40,8 +54,15 @@ from pydantic import BaseModel, model_validator
 GOAL_RATIO = 20.0
 GOAL_RSS_MB = 1536.0
 CHARGES_PER_BILL = 4
-PATHS = ("columnar", "columnar_df", "checks", "pydantic")
-DEFAULT_PATHS = "columnar,columnar_df,pydantic"
+PATHS = ("columnar", "columnar_db", "columnar_df", "checks", "pydantic", "pydantic_db")
+DEFAULT_PATHS = "columnar,columnar_db,pydantic,pydantic_db"
+PAIRS = {
+    "columnar": "pydantic",
+    "columnar_db": "pydantic_db",
+    "columnar_df": "pydantic",
+    "checks": "pydantic",
+}
+DAY = "2026-01-01"
 CENT = Decimal("0.01")
 PRICE_PLACES = Decimal("0.00001")
 LIABILITY = {"Other Current Liability", "Long Term Liability"}
@@ -51,10 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mapping", description=__doc__)
     parser.add_argument("--sizes", default="200000,1000000", help="charge lines, comma-separated")
     parser.add_argument(
-        "--only", default=DEFAULT_PATHS, help="paths to run: columnar,columnar_df,checks,pydantic"
+        "--only", default=DEFAULT_PATHS, help=f"paths to run, comma-separated, of {','.join(PATHS)}"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--db", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -127,6 +149,22 @@ def make_inputs(
             invoice_payload(bill, mine, customer_ref=str(bill["customer_id"]), item_refs=refs, cfg=cfg)
         )
     return built, bills, charges, cfg
+
+
+def write_staging_db(path: Path, lines: int, seed: int) -> None:
+    """The input's bills and charges as the partition ``DAY`` of a SQLite staging database at ``path``."""
+    from revqb_pipeline.staging.db import create_schema, make_engine, stg_bills, stg_charges
+
+    _, bills, charges, _ = make_inputs(lines, seed, payloads=False)
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    engine.dispose()
+    extra = {"partition_key": DAY, "record_hash": "-", "raw_json": "{}", "updated_at": "2026-01-01 00:00:00"}
+    with sqlite3.connect(path) as con:
+        for table, rows in ((stg_bills, bills), (stg_charges, charges)):
+            cols = [*rows[0], *extra]
+            sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            con.executemany(sql, ((*r.values(), *extra.values()) for r in rows))
 
 
 # ----- the per-record pydantic loop (baseline) --------------------------------------------------------
@@ -251,35 +289,61 @@ def pydantic_loop(
 
 
 def _run(path: str, payloads: Any, bills: Any, charges: Any, cfg: Any) -> int:
-    """One path over the input; the number of failures it found."""
+    """One path's check over its input; the number of failures it found."""
     from revqb_pipeline.mapping.checks import invoice_check_failures, staged_invoice_check_failures
 
-    if path in ("columnar", "columnar_df"):
+    if path.startswith("columnar"):
         return len(staged_invoice_check_failures(bills, charges, cfg))
     if path == "checks":
         return len(invoice_check_failures(payloads, bills, charges, cfg))
     return pydantic_loop(payloads, bills, charges, cfg)
 
 
-def measure(lines: int, path: str, seed: int) -> dict[str, Any]:
+def _read(path: str, db: str) -> tuple[Any, Any]:
+    """(bills, charges) of the partition from the staging DB, as the path reads them."""
+    from revqb_pipeline.staging.charges_frame import bill_columns, charge_columns
+    from revqb_pipeline.staging.db import make_engine
+    from revqb_pipeline.staging.store import StagingStore
+
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        if path == "columnar_db":
+            return bill_columns(engine, DAY), charge_columns(engine, DAY)
+        store = StagingStore(engine)
+        bills = store.rows("stg_bills", partition_key=DAY)
+        return bills, store.rows_in("stg_charges", "bill_id", [b["bill_id"] for b in bills])
+    finally:
+        engine.dispose()
+
+
+def measure(lines: int, path: str, seed: int, db: str | None = None) -> dict[str, Any]:
     """Build the input, then time one path over it in this process."""
     import pandas as pd
 
     t0 = time.perf_counter()
-    payloads, bills, charges, cfg = make_inputs(lines, seed, payloads=not path.startswith("columnar"))
+    with_payloads = not path.startswith("columnar")
+    # columnar_db reads everything from the DB: its child builds only one bill (for the untimed first run)
+    built = CHARGES_PER_BILL if path == "columnar_db" else lines
+    payloads, bills, charges, cfg = make_inputs(built, seed, payloads=with_payloads)
     build_s = time.perf_counter() - t0
     first = CHARGES_PER_BILL
-    as_frame = path in ("columnar_df", "checks")
+    as_frame = path in ("columnar_df", "checks", "columnar_db")
     _run(path, payloads[:1], bills[:1], pd.DataFrame(charges[:first]) if as_frame else charges[:first], cfg)
     to_frame_s = 0.0
     charge_input: Any = charges
-    if as_frame:
+    if path in ("columnar_df", "checks"):
         t1 = time.perf_counter()
         charge_input = pd.DataFrame(charges)
         to_frame_s = time.perf_counter() - t1
     del charges
+    if path.endswith("_db"):
+        bills = charge_input = None
     rss0 = _rss_mb()
     c0, t2 = time.process_time(), time.perf_counter()
+    read_s = 0.0
+    if db is not None and path.endswith("_db"):
+        bills, charge_input = _read(path, db)
+        read_s = time.perf_counter() - t2
     failures = _run(path, payloads, bills, charge_input, cfg)
     took, cpu = time.perf_counter() - t2, time.process_time() - c0
     peak = _peak_mb()
@@ -289,6 +353,7 @@ def measure(lines: int, path: str, seed: int) -> dict[str, Any]:
         "payload_lines": sum(len(p["Line"]) for p in payloads) if payloads else None,
         "build_s": build_s,
         "to_frame_s": to_frame_s,
+        "read_s": read_s,
         "seconds": took,
         "cpu_s": cpu,
         "failures": failures,
@@ -297,9 +362,11 @@ def measure(lines: int, path: str, seed: int) -> dict[str, Any]:
     }
 
 
-def run_child(lines: int, path: str, seed: int) -> dict[str, Any]:
+def run_child(lines: int, path: str, seed: int, db: Path | None = None) -> dict[str, Any]:
     """:func:`measure` in a fresh interpreter (its own peak RSS)."""
     cmd = [sys.executable, "-m", "benchmarks.mapping", "--child", f"{lines}:{path}", "--seed", str(seed)]
+    if db is not None:
+        cmd += ["--db", str(db)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{lines:,} lines, {path}: the child failed\n{done.stderr}")
@@ -309,30 +376,37 @@ def run_child(lines: int, path: str, seed: int) -> dict[str, Any]:
 def report(results: list[dict[str, Any]]) -> None:
     """Print one row per (size, path) and the ratios against the goal."""
     print("\n== Mapping + validation of charge lines (one fresh process per size and path) ==", flush=True)
-    print(f"  {'lines':>9} {'path':>11} {'seconds':>8} {'CPU s':>7} {'lines/s':>10} {'to frame s':>10} "
-          f"{'peak RSS MB':>11} {'RSS added MB':>12} {'failures':>8}")  # fmt: skip
+    print(f"  {'lines':>9} {'path':>11} {'read s':>7} {'check s':>7} {'total s':>7} {'CPU s':>7} "
+          f"{'lines/s':>10} {'to frame s':>10} {'peak RSS MB':>11} {'RSS added MB':>12} "
+          f"{'failures':>8}")  # fmt: skip
     for r in results:
         print(
-            f"  {r['lines']:>9,} {r['path']:>11} {r['seconds']:>8.2f} {r['cpu_s']:>7.2f} "
-            f"{r['lines'] / r['seconds']:>10,.0f} {r['to_frame_s']:>10.2f} {r['peak_rss_mb']:>11.0f} "
-            f"{r['rss_added_mb']:>12.0f} {r['failures']:>8}"
+            f"  {r['lines']:>9,} {r['path']:>11} {r['read_s']:>7.2f} {r['seconds'] - r['read_s']:>7.2f} "
+            f"{r['seconds']:>7.2f} {r['cpu_s']:>7.2f} {r['lines'] / r['seconds']:>10,.0f} "
+            f"{r['to_frame_s']:>10.2f} {r['peak_rss_mb']:>11.0f} {r['rss_added_mb']:>12.0f} "
+            f"{r['failures']:>8}"
         )
     for lines in sorted({r["lines"] for r in results}):
         by = {r["path"]: r for r in results if r["lines"] == lines}
         print(f"  {lines:,} lines: input build (not timed) " + ", ".join(
             f"{p} {r['build_s']:.1f} s" for p, r in by.items()))  # fmt: skip
-        loop = by.get("pydantic")
-        for path in ("columnar", "columnar_df", "checks"):
-            if path not in by or loop is None:
+        for path, base in PAIRS.items():
+            r, loop = by.get(path), by.get(base)
+            if r is None or loop is None:
                 continue
-            r = by[path]
             speedup, cpu_speedup = loop["seconds"] / r["seconds"], loop["cpu_s"] / r["cpu_s"]
-            ok = speedup >= GOAL_RATIO and r["rss_added_mb"] <= GOAL_RSS_MB
+            ok = speedup >= GOAL_RATIO and r["peak_rss_mb"] <= GOAL_RSS_MB
             print(
-                f"  {lines:,} lines: {path} is x{speedup:.1f} the speed of the pydantic loop "
-                f"(CPU x{cpu_speedup:.1f}; goal >= x{GOAL_RATIO:g}), RSS added {r['rss_added_mb']:.0f} MB "
+                f"  {lines:,} lines: {path} is x{speedup:.1f} the speed of {base} "
+                f"(CPU x{cpu_speedup:.1f}; goal >= x{GOAL_RATIO:g}), peak RSS {r['peak_rss_mb']:.0f} MB "
                 f"(goal <= {GOAL_RSS_MB:.0f}) -> {'met' if ok else 'MISSED'}"
             )
+            if path == "columnar_db":
+                checks = (loop["seconds"] - loop["read_s"]) / (r["seconds"] - r["read_s"])
+                print(
+                    f"  {lines:,} lines: the check alone (after each path's read): x{checks:.1f}; "
+                    f"reads {r['read_s']:.2f} s (columns) vs {loop['read_s']:.2f} s (dicts)"
+                )
             if path == "columnar_df":
                 with_frame = loop["seconds"] / (r["seconds"] + r["to_frame_s"])
                 print(
@@ -345,14 +419,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.child is not None:
         lines, path = args.child.split(":")
-        print(json.dumps(measure(int(lines), path, args.seed)), flush=True)
+        print(json.dumps(measure(int(lines), path, args.seed, args.db)), flush=True)
         return 0
     paths = [p for p in args.only.split(",") if p in PATHS]
     results = []
-    for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
-        for path in paths:
-            print(f"  {n:,} lines, {path} ...", flush=True)
-            results.append(run_child(n, path, args.seed))
+    with tempfile.TemporaryDirectory(prefix="revqb-bench-mapping-") as tmp:
+        for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
+            db = None
+            if any(p.endswith("_db") for p in paths):
+                db = Path(tmp) / f"staging-{n}.db"
+                t0 = time.perf_counter()
+                write_staging_db(db, n, args.seed)
+                print(f"  {n:,} lines: staging DB written in {time.perf_counter() - t0:.1f} s", flush=True)
+            for path in paths:
+                print(f"  {n:,} lines, {path} ...", flush=True)
+                results.append(run_child(n, path, args.seed, db if path.endswith("_db") else None))
     report(results)
     return 0
 
