@@ -241,7 +241,12 @@ class StagingStore:
         t = stg_quarantine
         ids = list(dict.fromkeys(str(r) for r in record_ids))
         cleared = 0
+        if not ids:
+            return 0
+        any_of_resource = sa.select(t.c.record_id).where(t.c.resource == resource).limit(1)
         with write_begin(self.engine) as conn:
+            if conn.execute(any_of_resource).first() is None:
+                return 0  # nothing of this resource is quarantined: no DELETE per chunk of ids
             for chunk in chunks(ids, IN_CHUNK):
                 stmt = sa.delete(t).where(t.c.resource == resource, t.c.record_id.in_(chunk))
                 cleared += conn.execute(stmt).rowcount

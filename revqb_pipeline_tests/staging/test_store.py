@@ -103,6 +103,13 @@ def test_quarantine_round_trip(store: StagingStore) -> None:
         store.quarantine("charges", i, "bad")
     assert store.clear_quarantine_many("charges", [*range(49), 5000]) == 49
     assert [q["record_id"] for q in store.quarantined("charges")] == ["49"]
+    # a resource with nothing quarantined clears nothing, and leaves the others' records alone
+    assert store.clear_quarantine_many("bills", ["7", "49"]) == 0
+    assert store.clear_quarantine_many("charges", []) == 0
+    assert {(q["resource"], q["record_id"]) for q in store.quarantined()} == {
+        ("customers", "7"),
+        ("charges", "49"),
+    }
 
 
 def test_payloads_and_cursors(store: StagingStore) -> None:
