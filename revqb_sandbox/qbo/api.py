@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +160,17 @@ class QBOApi:
             rows = [o for oid, o in ctx.realm.table(spec.name).items() if (spec.name, oid) not in ctx.hidden]
             return spec.name, rows
 
-        return query.execute(text, rows_for, fold=self.settings.query_case_insensitive)
+        def lookup(name: str, field: str, keys: list[Hashable]) -> tuple[str, list[Obj]] | None:
+            spec = BY_LOWER.get(name)
+            if spec is None:
+                return None
+            table = ctx.realm.table(spec.name)
+            index = table.index(("query", field.lower(), fold), query.stored_keys(field, fold))
+            oids = table.in_order(index.lookup(keys))
+            return spec.name, [table[oid] for oid in oids if (spec.name, oid) not in ctx.hidden]
+
+        fold = self.settings.query_case_insensitive
+        return query.execute(text, rows_for, fold=fold, lookup=lookup)
 
     def _update_preferences(self, ctx: WriteContext, body: Any) -> Obj:
         prefs = ctx.realm.preferences

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -11,6 +11,7 @@ from typing import Any
 
 from revqb_sandbox.qbo.common import QBOError
 from revqb_sandbox.qbo.entities import BY_LOWER, EntitySpec
+from revqb_sandbox.qbo.index import OTHER
 from revqb_sandbox.qbo.store import Obj, public
 
 _TOKEN = re.compile(
@@ -275,14 +276,74 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, int(s)) if s.isdigit() else (2, s.casefold())
 
 
+#: Fields whose ``= 'v'`` / ``IN ('v', ...)`` conditions may be answered from an index (revqb's lookups).
+INDEXED_FIELDS = frozenset({"id", "displayname", "name", "docnumber", "customerref", "primaryemailaddr"})
+
+#: ``lookup(lower_entity, field, keys)``: (EntityName, the rows that may match, in table order) or None.
+Lookup = Callable[[str, str, list[Hashable]], "tuple[str, list[Obj]] | None"]
+
+
+def literal_key(value: Any, fold: bool) -> Hashable | None:
+    """The index bucket a query literal can only equal (see :func:`_coerce`); None: not indexable."""
+    if not isinstance(value, str) or (len(value) >= 10 and value[4:5] == "-"):
+        return None  # numbers, booleans and date-like text compare by value: the scan decides
+    if value.isdigit():
+        try:
+            return ("i", int(value))
+        except ValueError:
+            return None
+    return ("s", value.casefold() if fold else value)
+
+
+def stored_keys(dotted: str, fold: bool) -> Callable[[Obj], tuple[Hashable, ...]]:
+    """Key function of the index of ``dotted``: a stored value's bucket (OTHER when not a plain string)."""
+
+    def keys(obj: Obj) -> tuple[Hashable, ...]:
+        value = _resolve(obj, dotted)
+        if value is None:
+            return ()  # never matches (:func:`_match`)
+        if not isinstance(value, str):
+            return (OTHER,)
+        if value.isdigit():
+            try:
+                return (("i", int(value)),)
+            except ValueError:
+                return (OTHER,)
+        return (("s", value.casefold() if fold else value),)
+
+    return keys
+
+
+def _probe(q: Query, fold: bool) -> tuple[str, list[Hashable]] | None:
+    """The first ``=`` / ``IN`` condition on an indexed field whose literals all have a bucket."""
+    for cond in q.conds:
+        if cond.op not in ("=", "in") or cond.field.lower() not in INDEXED_FIELDS:
+            continue
+        values = cond.value if cond.op == "in" else [cond.value]
+        keys = [literal_key(v, fold) for v in values]
+        if all(k is not None for k in keys):
+            return cond.field, keys  # type: ignore[return-value]
+    return None
+
+
 def execute(
     text: str,
     rows_for: Callable[[str], tuple[str, list[Obj]] | None],
     fold: bool = True,
+    lookup: Lookup | None = None,
 ) -> dict[str, Any]:
-    """Run ``text``; ``rows_for(lower_name)`` gives (EntityName, rows) or None. Returns QueryResponse."""
+    """Run ``text``; ``rows_for(lower_name)`` gives (EntityName, rows) or None. Returns QueryResponse.
+
+    With ``lookup``, a query with an indexable condition reads only that condition's candidates; every
+    condition is still checked on each of them, so the answer is the scan's.
+    """
     q = parse(text)
-    found = rows_for(q.entity.lower())
+    found = None
+    probe = _probe(q, fold) if lookup is not None else None
+    if lookup is not None and probe is not None:
+        found = lookup(q.entity.lower(), *probe)
+    if found is None:
+        found = rows_for(q.entity.lower())
     if found is None:
         raise QBOError(
             "4001", "Invalid query", f"QueryValidationError: Invalid context declaration : {q.entity}"

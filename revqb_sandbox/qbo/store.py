@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from revqb_sandbox.qbo.index import Table
+
 Obj = dict[str, Any]
 
 # Transactions share one id sequence (as in QBO); name lists have their own.
@@ -52,9 +54,12 @@ class Realm:
     requestids: dict[str, StoredResponse] = field(default_factory=dict)
     stats: RealmStats = field(default_factory=RealmStats)
 
-    def table(self, entity: str) -> dict[str, Obj]:
-        """The id -> object dict of ``entity``."""
-        return self.objects.setdefault(entity, {})
+    def table(self, entity: str) -> Table:
+        """The id -> object dict of ``entity`` (a :class:`Table`, so it can be indexed)."""
+        rows = self.objects.get(entity)
+        if not isinstance(rows, Table):
+            rows = self.objects[entity] = Table(rows or {})
+        return rows
 
     def next_id(self, entity: str) -> str:
         """Allocate the next numeric id string for ``entity``."""

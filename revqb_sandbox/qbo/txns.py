@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from revqb_sandbox.qbo.common import QBOError, money, to_decimal
+from revqb_sandbox.qbo.common import STRUCTURE_ERRORS, QBOError, money, to_decimal
 from revqb_sandbox.qbo.entities import OPEN_BALANCE_TXNS
+from revqb_sandbox.qbo.index import OTHER
 from revqb_sandbox.qbo.store import Obj
 from revqb_sandbox.qbo.validation import WriteContext, required, resolve_ref
 
@@ -167,16 +169,64 @@ def due_date(ctx: WriteContext, body: Obj) -> None:
     body["DueDate"] = (date.fromisoformat(str(body["TxnDate"])[:10]) + timedelta(days=days)).isoformat()
 
 
-def _applied(ctx: WriteContext, exclude_payment: str | None = None) -> dict[tuple[str, str], Decimal]:
-    """Amount applied to each (TxnType, TxnId) by live payments."""
+def _link_keys(pay: Obj) -> list[Hashable]:
+    """Index keys of a payment: the (TxnType, TxnId) it links (OTHER if its lines cannot be read)."""
+    try:
+        return [
+            (link["TxnType"], str(link["TxnId"]))
+            for line in pay.get("Line", [])
+            for link in line.get("LinkedTxn", [])
+        ]
+    except (*STRUCTURE_ERRORS,):
+        return [OTHER]
+
+
+def _customer_key(obj: Obj) -> tuple[Hashable, ...]:
+    """Index key of a transaction: its ``CustomerRef`` value (OTHER if that is not a plain value)."""
+    ref = obj.get("CustomerRef")
+    value = ref.get("value") if isinstance(ref, dict) else OTHER
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str | int) else (OTHER,)
+
+
+def by_customer(ctx: WriteContext, entity: str, customer_ids: Iterable[str]) -> list[tuple[str, Obj]]:
+    """The rows of ``entity`` that may belong to ``customer_ids``, in table order (callers re-check)."""
+    table = ctx.realm.table(entity)
+    index = table.index("customer", _customer_key)
+    return [(oid, table[oid]) for oid in table.in_order(index.lookup(customer_ids))]
+
+
+def _applied(
+    ctx: WriteContext, exclude_payment: str | None = None, wanted: set[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], Decimal]:
+    """Amount applied to each (TxnType, TxnId) by live payments (with ``wanted``: at least those keys)."""
     out: dict[tuple[str, str], Decimal] = {}
-    for pid, pay in ctx.realm.table("Payment").items():
+    table = ctx.realm.table("Payment")
+    if wanted is None:
+        payments = list(table.items())
+    else:
+        index = table.index("links", _link_keys)
+        payments = [(pid, table[pid]) for pid in table.in_order(index.lookup(wanted))]
+    for pid, pay in payments:
         if pid == exclude_payment:
             continue
         for line in pay.get("Line", []):
             for link in line.get("LinkedTxn", []):
                 key = (link["TxnType"], str(link["TxnId"]))
                 out[key] = out.get(key, ZERO) + line["Amount"]
+    return out
+
+
+def _wanted_links(body: Obj) -> set[tuple[str, str]]:
+    """The (TxnType, TxnId) a payment body links, read without raising (its validation comes later)."""
+    out: set[tuple[str, str]] = set()
+    lines = body.get("Line")
+    for line in lines if isinstance(lines, list) else []:
+        links = line.get("LinkedTxn") if isinstance(line, dict) else None
+        for link in links if isinstance(links, list) else []:
+            if isinstance(link, dict):
+                out.add((str(link.get("TxnType", "")), str(link.get("TxnId", ""))))
     return out
 
 
@@ -187,7 +237,7 @@ def payment_lines(ctx: WriteContext, body: Obj, existing: Obj | None) -> None:
         raise QBOError("2290", "NegativeAmount", "TotalAmt cannot be negative", "TotalAmt")
     body["TotalAmt"] = total
     customer_id = body["CustomerRef"]["value"]
-    applied = _applied(ctx, exclude_payment=existing["Id"] if existing else None)
+    applied = _applied(ctx, existing["Id"] if existing else None, _wanted_links(body))
     inv_sum = cm_sum = ZERO
     for n, line in enumerate(body.get("Line", []), start=1):
         if "Amount" not in line:
@@ -347,7 +397,7 @@ def recompute(ctx: WriteContext, customer_ids: set[str], written: tuple[str, str
     realm = ctx.realm
     applied: dict[tuple[str, str], Decimal] = {}
     links: dict[tuple[str, str], list[Obj]] = {}
-    for pid, pay in realm.table("Payment").items():
+    for pid, pay in by_customer(ctx, "Payment", customer_ids):
         if pay["CustomerRef"]["value"] not in customer_ids:
             continue
         inv = cm = ZERO
@@ -364,7 +414,7 @@ def recompute(ctx: WriteContext, customer_ids: set[str], written: tuple[str, str
                     cm += line["Amount"]
         pay["UnappliedAmt"] = pay["TotalAmt"] - inv + cm
     for entity in OPEN_BALANCE_TXNS:
-        for tid, txn in realm.table(entity).items():
+        for tid, txn in by_customer(ctx, entity, customer_ids):
             if txn.get("CustomerRef", {}).get("value") not in customer_ids:
                 continue
             key = (entity, tid)
@@ -388,16 +438,9 @@ def recompute(ctx: WriteContext, customer_ids: set[str], written: tuple[str, str
         cust = realm.table("Customer").get(cid)
         if cust is None:
             continue
-        bal = sum(
-            (i["Balance"] for i in realm.table("Invoice").values() if i["CustomerRef"]["value"] == cid), ZERO
-        )
-        bal -= sum(
-            (c["Balance"] for c in realm.table("CreditMemo").values() if c["CustomerRef"]["value"] == cid),
-            ZERO,
-        )
-        bal -= sum(
-            (p["UnappliedAmt"] for p in realm.table("Payment").values() if p["CustomerRef"]["value"] == cid),
-            ZERO,
-        )
+        mine = {e: [t for _, t in by_customer(ctx, e, [cid])] for e in ("Invoice", "CreditMemo", "Payment")}
+        bal = sum((i["Balance"] for i in mine["Invoice"] if i["CustomerRef"]["value"] == cid), ZERO)
+        bal -= sum((c["Balance"] for c in mine["CreditMemo"] if c["CustomerRef"]["value"] == cid), ZERO)
+        bal -= sum((p["UnappliedAmt"] for p in mine["Payment"] if p["CustomerRef"]["value"] == cid), ZERO)
         cust["Balance"] = bal
         cust["BalanceWithJobs"] = bal

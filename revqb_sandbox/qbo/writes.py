@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from revqb_sandbox.qbo import txns
@@ -17,6 +18,7 @@ from revqb_sandbox.qbo.entities import (
     SUBTYPE_TO_TYPE,
     EntitySpec,
 )
+from revqb_sandbox.qbo.index import OTHER
 from revqb_sandbox.qbo.store import Obj, public
 from revqb_sandbox.qbo.validation import (
     WriteContext,
@@ -122,7 +124,7 @@ def auto_apply_credits(ctx: WriteContext, customer_id: str) -> int:
     def open_txns(entity: str, field: str) -> list[Obj]:
         rows = [
             t
-            for t in ctx.realm.table(entity).values()
+            for _, t in txns.by_customer(ctx, entity, [customer_id])
             if t["CustomerRef"]["value"] == customer_id and t.get(field, 0) > 0 and not t.get("_voided")
         ]
         return sorted(rows, key=lambda t: (t.get("TxnDate", ""), int(t["Id"])))  # fmt: skip
@@ -206,8 +208,13 @@ def _duplicate(
 ) -> None:
     """6240 if another object of ``entities`` (not ``self_entity`` ``self_id``) uses ``value``."""
     self_entity = self_entity or entities[0]
+    fold = ctx.settings.duplicate_name_case_insensitive
+    wanted = value.casefold() if fold else value
     for entity in entities:
-        for oid, other in ctx.realm.table(entity).items():
+        table = ctx.realm.table(entity)
+        index = table.index(("name", field, fold), _name_keys(field, fold))
+        for oid in table.in_order(index.lookup([wanted])):
+            other = table[oid]
             if entity == self_entity and oid == self_id:
                 continue
             if other.get("Active") is False and not ctx.settings.duplicate_name_includes_inactive:
@@ -215,6 +222,18 @@ def _duplicate(
             existing = other.get(field)
             if isinstance(existing, str) and _same_name(ctx, existing, value):
                 raise duplicate_name(self_entity, field, oid)
+
+
+def _name_keys(field: str, fold: bool) -> Callable[[Obj], tuple[str, ...]]:
+    """Index key of ``field`` for the 6240 check: the text as :func:`_same_name` compares it."""
+
+    def keys(obj: Obj) -> tuple[str, ...]:
+        value = obj.get(field)
+        if not isinstance(value, str):
+            return ()
+        return (value.casefold() if fold else value,)
+
+    return keys
 
 
 DUPLICATE_WHO = {
@@ -399,7 +418,12 @@ def _doc_number(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | 
     if spec.name == "JournalEntry" and not ctx.settings.warn_duplicate_journal_number:
         return
     fold = ctx.settings.docnumber_case_insensitive
-    for tid, other in table.items():
+    if isinstance(doc, str):
+        index = table.index(("docnumber", fold), _doc_keys(fold))
+        candidates = [(tid, table[tid]) for tid in table.in_order(index.lookup([_doc_key(doc, fold)]))]
+    else:
+        candidates = list(table.items())
+    for tid, other in candidates:
         if existing is not None and tid == existing["Id"]:
             continue
         other_doc = other.get("DocNumber")
@@ -413,6 +437,22 @@ def _doc_number(ctx: WriteContext, spec: EntitySpec, body: Obj, existing: Obj | 
                 f"already been used. DocNumber={doc} is assigned to TxnType={spec.name} with TxnId={tid}",
                 "DocNumber",
             )
+
+
+def _doc_key(doc: str, fold: bool) -> str:
+    return doc.casefold() if fold else doc
+
+
+def _doc_keys(fold: bool) -> Callable[[Obj], tuple[Hashable, ...]]:
+    """Index key of DocNumber for the 6140 check (OTHER: not text, compared as the scan compares it)."""
+
+    def keys(obj: Obj) -> tuple[Hashable, ...]:
+        doc = obj.get("DocNumber")
+        if doc is None:
+            return ()
+        return (_doc_key(doc, fold),) if isinstance(doc, str) else (OTHER,)
+
+    return keys
 
 
 def _customer_of(obj: Obj | None) -> set[str]:
