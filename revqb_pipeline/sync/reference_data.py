@@ -117,6 +117,15 @@ def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig, max_age_s: float =
     partitions of a backfill) check QBO once instead of once per asset; a cached answer reports nothing
     created or corrected. A dry run's client (``cache_scope``) caches apart from real runs.
     """
+    return ensure_reference_data_with(qbo, cfg, [], max_age_s)[0]
+
+
+def ensure_reference_data_with(
+    qbo: QBOClient, cfg: MappingConfig, queries: list[tuple[str, str]], max_age_s: float = CACHE_SECONDS
+) -> tuple[RefIds, list[list[dict[str, Any]]] | None]:
+    """:func:`ensure_reference_data`, with the caller's ``(entity, where)`` ``queries`` sent in the same
+    ``/batch`` call as the reference lists when those are read: their rows, in order, or None when the
+    cached answer was used and ``queries`` were not sent."""
     # a dry run's client has its own scope: its made-up ids never reach a real run's cache, nor the reverse
     scope = str(getattr(qbo, "cache_scope", ""))
     key = (qbo.base_url, qbo.realm_id, hashlib.sha256(cfg.model_dump_json().encode()).hexdigest(), scope)
@@ -124,19 +133,27 @@ def ensure_reference_data(qbo: QBOClient, cfg: MappingConfig, max_age_s: float =
         hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < max_age_s:
         cached = hit[1]
-        return RefIds(dict(cached.accounts), dict(cached.items), dict(cached.payment_methods))
-    refs = _ensure_all(qbo, cfg)
+        return RefIds(dict(cached.accounts), dict(cached.items), dict(cached.payment_methods)), None
+    lists = qbo.query_all_each(REFERENCE_QUERIES + queries)  # one batch call
+    refs = _ensure_all(qbo, cfg, *lists[: len(REFERENCE_QUERIES)])
     with _cache_lock:
         _cache[key] = (time.monotonic(), refs)
-    return refs
+    return refs, lists[len(REFERENCE_QUERIES) :]
 
 
-def _ensure_all(qbo: QBOClient, cfg: MappingConfig) -> RefIds:
+_EVERY = "Active IN (true, false)"
+#: The lists reference data are found in (inactive records included), read in one batch call.
+REFERENCE_QUERIES = [("Account", _EVERY), ("Item", _EVERY), ("PaymentMethod", _EVERY)]
+
+
+def _ensure_all(
+    qbo: QBOClient,
+    cfg: MappingConfig,
+    account_rows: list[dict[str, Any]],
+    item_rows: list[dict[str, Any]],
+    method_rows: list[dict[str, Any]],
+) -> RefIds:
     refs = RefIds()
-    every = "Active IN (true, false)"
-    account_rows, item_rows, method_rows = qbo.query_all_each(
-        [("Account", every), ("Item", every), ("PaymentMethod", every)]
-    )  # one batch call for the three lists
     accounts = _by_name(account_rows)
     for name, rule in cfg.accounts.items():
         if rule.existing and name.casefold() not in accounts:

@@ -182,7 +182,11 @@ class DocNumberLookup:
     def ahead(self, keys: Iterable[str]) -> KnownKeys:
         """One lookup of ``keys`` made ahead of their writes (all ``IN`` lists in one ``/batch`` call)."""
         wanted = {str(k) for k in keys if k}
-        results = self.qbo.query_all_each(self.key_queries(wanted)) if wanted else []
+        return self.known(wanted, self.qbo.query_all_each(self.key_queries(wanted)) if wanted else [])
+
+    def known(self, keys: Iterable[str], results: list[list[dict[str, Any]]]) -> KnownKeys:
+        """The :class:`KnownKeys` of ``keys`` from the rows of their ``key_queries`` (sent by the caller)."""
+        wanted = {str(k) for k in keys if k}
         found = {str(row.get(self.field_name)): row for rows in results for row in rows}
         return KnownKeys(wanted, {k: row for k, row in found.items() if k in wanted})
 

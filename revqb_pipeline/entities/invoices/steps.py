@@ -9,14 +9,13 @@ from revqb_pipeline.entities.invoices.sync import (
     SOURCE_TYPE,
     build_invoice_payloads,
     held_charges,
-    lookup_ahead,
+    prepare_load,
     sync_invoices,
 )
 from revqb_pipeline.mapping import checks as mapping_checks
 from revqb_pipeline.mapping.config import MappingConfig
 from revqb_pipeline.staging.ledger import LedgerStatus
 from revqb_pipeline.sync.payloads import load_payloads, save_payloads
-from revqb_pipeline.sync.reference_data import RefIds, ensure_reference_data
 from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.steps import CheckOutcome, CheckSpec, Markdown, Step, StepResult, md_table
 from revqb_pipeline.sync.steps import report_metadata as write_metadata
@@ -103,9 +102,9 @@ def check_invoice_lines(
 
 
 #: Payloads written to QBO before their ids are handed to the Rev.io write-back: one batch first (the
-#: write-back starts as early as possible), then 10 batches of 30. A day of more than one slice looks its
-#: DocNumbers up once, ahead of the first slice (``lookup_ahead``: 1,004 payloads = 11 ``IN`` lists in
-#: one ``/batch`` call), so slicing costs no extra QBO request (34 write batches + 1 lookup call).
+#: write-back starts as early as possible), then 10 batches of 30. The day's DocNumbers are looked up once,
+#: ahead of the first slice (``prepare_load``: 1,004 payloads = 11 ``IN`` lists, sent with the reference
+#: data's lists in one ``/batch`` call), so slicing costs no extra QBO request.
 FIRST_SLICE = 30
 LOAD_SLICE = 300
 
@@ -123,14 +122,12 @@ def load(rt: Runtime, partition_key: str) -> StepResult:
     are written back to their Rev.io bills in background threads while the next slice is posted."""
     pk = partition_key
     payloads = load_payloads(rt.store, SOURCE_TYPE, [pk])
-    # reference data is only read to resolve payloads: a day with none sends no QBO request for it
-    refs = ensure_reference_data(rt.qbo, rt.mapping) if payloads else RefIds()
+    slices = load_slices(payloads)
+    refs, known = prepare_load(rt.qbo, rt.ledger, rt.mapping, payloads, len(slices))
     bills = rt.store.rows("stg_bills", partition_key=pk)
     enabled = rt.settings.revio_writeback
     report = WriteReport()
     with WriteBack(rt.revio, "Bills", INVOICE_ID_FIELD, bills, "bill_id", enabled=enabled) as writeback:
-        slices = load_slices(payloads)
-        known = lookup_ahead(rt.qbo, rt.ledger, payloads) if len(slices) > 1 else None
         for n, part in enumerate(slices):
             last = n == len(slices) - 1
             done = sync_invoices(rt.qbo, rt.ledger, part, refs, bills if last else [], known)

@@ -21,7 +21,7 @@ from revqb_pipeline.mapping.normalize import record_key
 from revqb_pipeline.mapping.symbols import CUSTOMER_PREFIX, ITEM_PREFIX
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.staging.store import StagingStore
-from revqb_pipeline.sync.reference_data import RefIds
+from revqb_pipeline.sync.reference_data import RefIds, ensure_reference_data_with
 from revqb_pipeline.sync.resolver import Resolver, prepare_requests
 from revqb_pipeline.sync.writer import (
     DocNumberAdapter,
@@ -134,21 +134,42 @@ def void_reversed(qbo: QBOClient, ledger: Ledger, bills: list[dict[str, Any]]) -
     return report
 
 
-def lookup_ahead(qbo: QBOClient, ledger: Ledger, payload_rows: list[dict[str, Any]]) -> KnownKeys:
-    """One DocNumber lookup, ahead of the load, for every payload row the ledger does not hold as synced
-    (the rows that will be created, or linked if an earlier run's write got through).
-
-    The load slices then send no lookup of their own for these keys. Safe because nothing else writes a
-    revqb DocNumber of this realm meanwhile: the QBO load steps run behind the realm's one-slot pool, and a
-    record whose earlier write got through without an outcome is found here all the same."""
+def keys_to_create(ledger: Ledger, payload_rows: list[dict[str, Any]]) -> list[str]:
+    """The DocNumbers of the payload rows the ledger does not hold as synced: the rows that will be
+    created (or linked, when an earlier run's write got through without its outcome)."""
     rows = ledger.get_many(SOURCE_TYPE, [str(r["source_id"]) for r in payload_rows])
-    keys = [
+    return [
         str(r["business_key"])
         for r in payload_rows
         if r.get("business_key")
         and not ((row := rows.get(str(r["source_id"]))) and row.status == LedgerStatus.SYNCED and row.qbo_id)
     ]
-    return DocNumberLookup(qbo, "Invoice").ahead(keys)
+
+
+def lookup_ahead(qbo: QBOClient, ledger: Ledger, payload_rows: list[dict[str, Any]]) -> KnownKeys:
+    """One DocNumber lookup, ahead of the load, of the payload rows' ``keys_to_create``.
+
+    The load slices then send no lookup of their own for these keys. Safe because nothing else writes a
+    revqb DocNumber of this realm meanwhile: the QBO load steps run behind the realm's one-slot pool, and a
+    record whose earlier write got through without an outcome is found here all the same."""
+    return DocNumberLookup(qbo, "Invoice").ahead(keys_to_create(ledger, payload_rows))
+
+
+def prepare_load(
+    qbo: QBOClient, ledger: Ledger, cfg: MappingConfig, payload_rows: list[dict[str, Any]], slices: int
+) -> tuple[RefIds, KnownKeys | None]:
+    """The reference data ids and the day's DocNumber lookup made ahead of the load (``lookup_ahead``):
+    sent in the reference data's ``/batch`` call when those are read (no request of its own), else alone
+    when the load has more than one slice (one call instead of one per slice), else None (the one slice
+    looks up its creates itself, in one call with the read of its updates)."""
+    if not payload_rows:  # reference data are only read to resolve payloads: none, no QBO request
+        return RefIds(), None
+    lookup = DocNumberLookup(qbo, "Invoice")
+    keys = keys_to_create(ledger, payload_rows)
+    refs, rows = ensure_reference_data_with(qbo, cfg, lookup.key_queries(keys))
+    if rows is not None:
+        return refs, lookup.known(keys, rows)
+    return refs, lookup.ahead(keys) if slices > 1 else None
 
 
 def sync_invoices(

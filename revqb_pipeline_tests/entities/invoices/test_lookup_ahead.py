@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from revqb_pipeline.clients.qbo import QBOClient
 from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
 from revqb_pipeline.entities.invoices.steps import load_slices
-from revqb_pipeline.entities.invoices.sync import SOURCE_TYPE, lookup_ahead, sync_invoices
+from revqb_pipeline.entities.invoices.sync import SOURCE_TYPE, prepare_load, sync_invoices
+from revqb_pipeline.mapping.config import MappingConfig, load_mapping
 from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus, Synced
-from revqb_pipeline.sync.reference_data import RefIds
+from revqb_pipeline.sync.reference_data import clear_reference_cache, ensure_reference_data
 from revqb_pipeline.sync.writer import DocNumberAdapter, KnownKeys, WriteReport, WriteRequest
 from revqb_pipeline_tests._qbo_support import requests_sent
 
@@ -87,13 +88,25 @@ def _rows(customer_id: str, item_id: str, n: int, *, tax_code: bool) -> list[dic
     return rows
 
 
-def _load(qbo: QBOClient, ledger: Ledger, rows: list[dict[str, Any]]) -> WriteReport:
-    """The invoices step's load loop (``steps.load`` without the Rev.io write-back)."""
+@pytest.fixture
+def cfg(qbo_client: QBOClient) -> Iterator[MappingConfig]:
+    """The default mapping, its reference data in QBO, the reference cache empty (as in a new process)."""
+    mapping = load_mapping()
+    ensure_reference_data(qbo_client, mapping, max_age_s=0)
+    clear_reference_cache()
+    yield mapping
+    clear_reference_cache()
+
+
+def _load(qbo: QBOClient, ledger: Ledger, cfg: MappingConfig, rows: list[dict[str, Any]]) -> WriteReport:
+    """The invoices step's load (``steps.load`` without the Rev.io write-back), in a new process: the
+    reference lists are read, with the day's DocNumber lookup in the same call."""
+    clear_reference_cache()
     report = WriteReport()
     slices = load_slices(rows)
-    known = lookup_ahead(qbo, ledger, rows) if len(slices) > 1 else None
+    refs, known = prepare_load(qbo, ledger, cfg, rows, len(slices))
     for part in slices:
-        report.merge(sync_invoices(qbo, ledger, part, RefIds(), [], known))
+        report.merge(sync_invoices(qbo, ledger, part, refs, [], known))
     return report
 
 
@@ -103,7 +116,7 @@ def _invoices(qbo: QBOClient) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("matching", [True, False], ids=["linked-as-is", "linked-and-updated"])
 def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
-    qbo_client: QBOClient, engine: sa.Engine, matching: bool
+    qbo_client: QBOClient, engine: sa.Engine, cfg: MappingConfig, matching: bool
 ) -> None:
     customer = qbo_client.create("Customer", {"DisplayName": "Ahead Co"}, request_id="la-c")
     account = qbo_client.create("Account", {"Name": "LA Sales", "AccountType": "Income"}, request_id="la-a")
@@ -116,7 +129,7 @@ def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
     rows = _rows(str(customer["Id"]), str(item["Id"]), 100, tax_code=matching)
     # first run: slice 1 recorded; the first batch of slice 2 reaches QBO, then the process dies
     with pytest.raises(Died):
-        _load(qbo_client, DyingLedger(engine, die_at=2), rows)
+        _load(qbo_client, DyingLedger(engine, die_at=2), cfg, rows)
     ledger = Ledger(engine)
     states = [r.status for r in ledger.get_many(SOURCE_TYPE, [r["source_id"] for r in rows]).values()]
     assert states.count(LedgerStatus.SYNCED) == 30
@@ -124,10 +137,10 @@ def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
     assert len(_invoices(qbo_client)) == 60
     before = requests_sent(qbo_client)
 
-    report = _load(qbo_client, ledger, rows)
+    report = _load(qbo_client, ledger, cfg, rows)
 
-    # 1 lookup ahead (the 70 keys not synced) and none per slice; the 30 found are linked (as they are, or
-    # with one update batch under a request id of its own); the 40 others created in 2 batches
+    # 1 call: the reference lists and the lookup of the 70 keys not synced (none per slice); the 30 found are
+    # linked (as they are, or with one update batch under a request id of its own); 40 created in 2 batches
     assert requests_sent(qbo_client) - before == 1 + (0 if matching else 1) + 2
     assert dict(report.counts) == {"unchanged": 30, "linked": 30, "created": 40}
     invoices = _invoices(qbo_client)
@@ -139,8 +152,24 @@ def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
     assert {r.source_id: r.qbo_id for r in synced} == {str(i): by_doc[f"LA-{i}"] for i in range(1, 101)}
 
     again = requests_sent(qbo_client)
-    assert dict(_load(qbo_client, ledger, rows).counts) == {"unchanged": 100}
-    assert requests_sent(qbo_client) == again  # nothing to create: no lookup, no write
+    assert dict(_load(qbo_client, ledger, cfg, rows).counts) == {"unchanged": 100}
+    assert requests_sent(qbo_client) == again + 1  # the reference lists only: no lookup, no write
+
+
+def test_with_the_reference_data_cached_only_a_load_of_several_slices_looks_up_ahead(
+    qbo_client: QBOClient, engine: sa.Engine, cfg: MappingConfig
+) -> None:
+    ledger = Ledger(engine)
+    ensure_reference_data(qbo_client, cfg)  # cached, as for the second load step of a run
+    before = requests_sent(qbo_client)
+
+    refs, known = prepare_load(qbo_client, ledger, cfg, _rows("1", "1", 10, tax_code=True), 1)
+
+    assert known is None and requests_sent(qbo_client) == before  # the one slice looks up its own
+    assert set(refs.items) == set(cfg.items)
+    refs, known = prepare_load(qbo_client, ledger, cfg, _rows("1", "1", 40, tax_code=True), 2)
+    assert known is not None and known.keys == {f"LA-{i}" for i in range(1, 41)} and known.rows == {}
+    assert requests_sent(qbo_client) == before + 1
 
 
 def _request(sid: str, key: str) -> WriteRequest:
