@@ -11,9 +11,10 @@ Those rows are rare (none in payloads built by revqb), so the per-row path costs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import index, itemgetter
 from typing import Any
 
 import numpy as np
@@ -256,3 +257,41 @@ def text_column(values: Sequence[Any]) -> pd.Categorical | np.ndarray:
     col = TextColumn()
     col.add(values)
     return col.column()
+
+
+def _int_block(block: Sequence[Sequence[Any]], i: int) -> np.ndarray:
+    """Field ``i`` of row tuples: int64 when every value is an integer (``operator.index``: no float or
+    text is read as one), else the objects as given."""
+    try:
+        return np.fromiter(map(index, map(itemgetter(i), block)), np.int64, len(block))
+    except (TypeError, ValueError, OverflowError):
+        out = np.empty(len(block), dtype=object)
+        out[:] = list(map(itemgetter(i), block))
+        return out
+
+
+def tuple_columns(
+    blocks: Iterable[Sequence[Sequence[Any]]], names: Sequence[str], ints: Collection[str]
+) -> dict[str, np.ndarray | pd.Categorical]:
+    """Row tuples (fields ``names``), given block by block, as one column per name: the ``ints`` int64 when
+    every value is an integer (else objects), the others ``TextColumn``s. Each block is turned into columns
+    while its tuples are fresh in cache."""
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names if n in ints}
+    texts = {n: TextColumn() for n in names if n not in ints}
+    for block in blocks:
+        for i, name in enumerate(names):
+            if name in parts:
+                parts[name].append(_int_block(block, i))
+            else:
+                texts[name].add(list(map(itemgetter(i), block)))
+    cols: dict[str, np.ndarray | pd.Categorical] = {}
+    for name in names:
+        if name in texts:
+            cols[name] = texts[name].column()
+        elif not parts[name]:
+            cols[name] = np.zeros(0, dtype=np.int64)
+        elif all(a.dtype == np.int64 for a in parts[name]):
+            cols[name] = np.concatenate(parts[name])
+        else:
+            cols[name] = np.concatenate([a.astype(object) for a in parts[name]])
+    return cols

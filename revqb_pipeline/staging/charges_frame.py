@@ -12,8 +12,7 @@ fails ``ChargeLines``, named).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from revqb_pipeline.mapping._numeric import TextColumn
+from revqb_pipeline.mapping._numeric import tuple_columns
 from revqb_pipeline.staging.db import stg_bills, stg_charges
 
 #: Integer columns the checks read (int64 when every value is an integer).
@@ -42,43 +41,18 @@ BILL_COLUMNS = ("bill_id", "invoice_amount_cents")
 FETCH_ROWS = 1 << 16  # rows per fetchmany: the tuples are turned into columns while still in cache
 
 
-def _ints(rows: Sequence[Any], i: int) -> np.ndarray:
-    """Field ``i`` of row tuples: int64 when every value is an ``int``, else the objects."""
-    try:
-        return np.fromiter(map(itemgetter(i), rows), np.int64, len(rows))
-    except (TypeError, ValueError, OverflowError):
-        out = np.empty(len(rows), dtype=object)
-        out[:] = list(map(itemgetter(i), rows))
-        return out
+def _blocks(cursor: Any) -> Iterator[list[Any]]:
+    while block := cursor.fetchmany(FETCH_ROWS):
+        yield block
 
 
 def read_columns(engine: Engine, stmt: sa.Select[Any], names: Sequence[str]) -> pd.DataFrame:
-    """Run ``stmt`` (selecting ``names``) and read its rows from the DBAPI cursor into columns:
-    ``INT_COLUMNS`` int64 when they can be, text columns ``pd.Categorical`` (``_numeric.TextColumn``:
-    each distinct text hashed once, while the fetched strings are still in cache)."""
-    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    texts = {n: TextColumn() for n in names if n not in INT_COLUMNS}
+    """Run ``stmt`` (selecting ``names``) and read its rows from the DBAPI cursor into columns
+    (``_numeric.tuple_columns``: ``INT_COLUMNS`` int64 when they can be, text ``pd.Categorical``, each
+    distinct text hashed once, block by block while the fetched strings are still in cache)."""
     with engine.connect() as conn:
         cursor = conn.execute(stmt).cursor  # plain DBAPI tuples: no Row object per row
-        while block := cursor.fetchmany(FETCH_ROWS):
-            for i, name in enumerate(names):
-                if name in INT_COLUMNS:
-                    parts[name].append(_ints(block, i))
-                else:
-                    texts[name].add(list(map(itemgetter(i), block)))
-    cols: dict[str, Any] = {}
-    for name in names:
-        if name in texts:
-            cols[name] = texts[name].column()
-            continue
-        arrays = parts[name]
-        if not arrays:
-            cols[name] = np.zeros(0, dtype=np.int64)
-        elif all(a.dtype == np.int64 for a in arrays):
-            cols[name] = np.concatenate(arrays)
-        else:
-            cols[name] = np.concatenate([a.astype(object) for a in arrays])
-    return pd.DataFrame(cols, copy=False)
+        return pd.DataFrame(tuple_columns(_blocks(cursor), names, INT_COLUMNS), copy=False)
 
 
 def _partition_bills(partition_key: str) -> sa.Select[Any]:
