@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,7 +72,10 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "\\'") + "'"
 
 
-LITERAL = st.one_of(st.sampled_from(TEXTS), st.sampled_from([7, Decimal("7.0"), True]))
+CASED = st.builds(
+    lambda text, case: case(text), st.sampled_from(TEXTS), st.sampled_from([str, str.lower, str.upper])
+)
+LITERAL = st.one_of(CASED, st.sampled_from([7, Decimal("7.0"), True]))
 
 
 @st.composite
@@ -82,7 +86,7 @@ def queries(draw: st.DrawFn, entity: str) -> str:
         if draw(st.booleans()):
             conds.append(f"{field} = {_literal(draw(LITERAL))}")
         else:
-            values = draw(st.lists(LITERAL, min_size=1, max_size=4))
+            values = draw(st.lists(LITERAL, min_size=1, max_size=7))
             conds.append(f"{field} IN ({', '.join(_literal(v) for v in values)})")
     conds += draw(st.sampled_from([[], ["Active IN (true, false)"], *[[e] for e in EXTRA[entity]]]))
     name = draw(st.sampled_from([entity, entity.lower()]))
@@ -101,7 +105,7 @@ def _answer(fn: Any) -> Any:
         return ("raised", type(exc).__name__)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(rows=ROWS, data=st.data(), fold=st.booleans(), entity=st.sampled_from(["Customer", "Invoice"]))
 def test_indexed_queries_answer_as_the_scan(rows: list[Any], data: Any, fold: bool, entity: str) -> None:
     text = data.draw(queries(entity))
@@ -151,16 +155,23 @@ def test_table_index_follows_sets_and_deletes(ops: list[tuple[str, str | None, b
         assert index.lookup([name]) == {oid for oid, o in plain.items() if o["Name"] == name}
 
 
-def test_date_like_and_numeric_literals_still_compare_by_value() -> None:
-    qbo_settings = QBOSandboxSettings()
+@pytest.mark.parametrize("fold", [True, False])
+def test_literals_compare_as_in_the_scan(fold: bool) -> None:
+    qbo_settings = QBOSandboxSettings(query_case_insensitive=fold)
     realm = Realm("1")
     table = realm.table("Invoice")
     table["5"] = _row("5", {"DocNumber": "2026-01-01T00:00:00-07:00", "CustomerRef": "0042"}, True)
+    table["6"] = _row("6", {"DocNumber": "Acme-6", "CustomerRef": "8"}, True)
     api = QBOApi(qbo_settings, Clock(), Store(lambda r: None))
     ctx = WriteContext(realm, qbo_settings, api.clock)
 
     def ids(text: str) -> list[str]:
         return [row["Id"] for row in api.run_query(text, ctx).get("Invoice", [])]
+
+    folded = ["6"] if fold else []
+    assert ids("SELECT * FROM Invoice WHERE DocNumber = 'ACME-6'") == folded
+    assert ids("SELECT * FROM Invoice WHERE DocNumber IN ('a', 'b', 'c', 'd', 'acme-6')") == folded
+    assert ids("SELECT * FROM Invoice WHERE DocNumber IN ('a', 'b', 'c', 'd', 'Acme-6')") == ["6"]
 
     assert ids("SELECT * FROM Invoice WHERE DocNumber = '2026-01-01T07:00:00+00:00'") == ["5"]
     assert ids("SELECT * FROM Invoice WHERE CustomerRef IN ('42', '7')") == ["5"]

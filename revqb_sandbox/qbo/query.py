@@ -249,6 +249,11 @@ def _match(obj: Obj, cond: Cond, fold: bool) -> bool:
     if actual is None:
         return False
     if cond.op == "in":
+        if isinstance(actual, str) and len(cond.value) > 4:
+            keys = _literal_keys(cond.value, fold)
+            key = stored_key(actual, fold)
+            if keys is not None and key != OTHER:  # equal exactly when the buckets are equal
+                return key in keys
         return any(_eq(actual, v, fold) for v in cond.value)
     if cond.op == "like":
         pattern = "^" + ".*".join(re.escape(p) for p in cond.value.split("%")) + "$"
@@ -295,6 +300,16 @@ def literal_key(value: Any, fold: bool) -> Hashable | None:
     return ("s", value.casefold() if fold else value)
 
 
+def stored_key(value: str, fold: bool) -> Hashable:
+    """The bucket of a stored text value (OTHER: digits ``int`` cannot read)."""
+    if value.isdigit():
+        try:
+            return ("i", int(value))
+        except ValueError:
+            return OTHER
+    return ("s", value.casefold() if fold else value)
+
+
 def stored_keys(dotted: str, fold: bool) -> Callable[[Obj], tuple[Hashable, ...]]:
     """Key function of the index of ``dotted``: a stored value's bucket (OTHER when not a plain string)."""
 
@@ -302,16 +317,25 @@ def stored_keys(dotted: str, fold: bool) -> Callable[[Obj], tuple[Hashable, ...]
         value = _resolve(obj, dotted)
         if value is None:
             return ()  # never matches (:func:`_match`)
-        if not isinstance(value, str):
-            return (OTHER,)
-        if value.isdigit():
-            try:
-                return (("i", int(value)),)
-            except ValueError:
-                return (OTHER,)
-        return (("s", value.casefold() if fold else value),)
+        return (stored_key(value, fold),) if isinstance(value, str) else (OTHER,)
 
     return keys
+
+
+_KEYS_CACHE: dict[tuple[int, bool], tuple[list[Any], frozenset[Hashable] | None]] = {}
+
+
+def _literal_keys(values: list[Any], fold: bool) -> frozenset[Hashable] | None:
+    """The buckets of an ``IN`` list (None if one literal has none); cached per list while it lives."""
+    cached = _KEYS_CACHE.get((id(values), fold))
+    if cached is not None and cached[0] is values:
+        return cached[1]
+    keys = [literal_key(v, fold) for v in values]
+    out = None if any(k is None for k in keys) else frozenset(keys)  # type: ignore[arg-type]
+    if len(_KEYS_CACHE) > 64:
+        _KEYS_CACHE.clear()
+    _KEYS_CACHE[(id(values), fold)] = (values, out)
+    return out
 
 
 def _probe(q: Query, fold: bool) -> tuple[str, list[Hashable]] | None:

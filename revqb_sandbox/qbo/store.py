@@ -6,6 +6,7 @@ import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from revqb_sandbox.qbo.index import Table
@@ -72,9 +73,23 @@ class Realm:
         return {name: len(rows) for name, rows in sorted(self.objects.items()) if rows}
 
 
+_SCALARS = (str, int, float, Decimal, bool, type(None))
+
+
+def _copy(value: Any) -> Any:
+    """Deep copy of JSON-shaped data (dicts, lists, immutable scalars; anything else: ``copy.deepcopy``)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, _SCALARS):
+        return value
+    return copy.deepcopy(value)
+
+
 def public(obj: Obj) -> Obj:
     """A deep copy without internal (``_``-prefixed) keys."""
-    return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
+    return {k: _copy(v) for k, v in obj.items() if not k.startswith("_")}
 
 
 class Store:
