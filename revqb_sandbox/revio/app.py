@@ -278,7 +278,8 @@ class RevioSandbox:
                 st.emit("customer_updated", rid)
             return json_response(self._single(table, canonical, rec, base))
         if method == "GET":
-            records = [r for _, r in sorted(st.tables[table].items())]
+            rows = st.tables[table]
+            records = [rows[rid] for rid in sorted(rows)]  # by key: the keys are unique, no record compares
             env = search(
                 records,
                 params,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -91,9 +92,7 @@ def search(
     page, page_size, sort = 1, DEFAULT_PAGE_SIZE, ""
     equals: dict[str, list[str]] = {}
     windows: list[tuple[str, str, str]] = []
-    known: set[str] = {pk}
-    for rec in records:
-        known.update(rec)
+    known: set[str] = {pk}.union(*records)
     for key, raw in params:
         k = key.lower()
         if not k.startswith("search."):
@@ -142,7 +141,8 @@ def search(
         if ok:
             out.append(rec)
 
-    out.sort(key=lambda r: _sort_key(r.get(pk)))  # a raw-overwritten id ('' / text) sorts, never a 500
+    if not _ascending_ints([r.get(pk) for r in out]):  # usual: already in key order, nothing to sort
+        out.sort(key=lambda r: _sort_key(r.get(pk)))  # a raw-overwritten id ('' / text) sorts, never a 500
     for term in reversed([t.strip() for t in sort.split(",") if t.strip()]):
         desc = term.startswith("-")
         field = term.lstrip("-+").lower()
@@ -161,6 +161,13 @@ def search(
         "record_count": len(chunk),
         "records": chunk,
     }
+
+
+def _ascending_ints(values: list[Any]) -> bool:
+    """True when ``values`` are ints (not bools) in strictly ascending order (a stable sort keeps them)."""
+    if any(type(v) is not int for v in values):
+        return False
+    return all(a < b for a, b in itertools.pairwise(values))
 
 
 def _stable_desc(rows: list[dict[str, Any]], field: str, pk: str) -> list[dict[str, Any]]:
