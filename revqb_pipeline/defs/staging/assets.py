@@ -15,6 +15,7 @@ from revqb_pipeline.defs._meta import DATA_ENG, beta_quiet, staging_column_schem
 from revqb_pipeline.defs.partitions import bill_date_partitions, daily_backfill, run_days
 from revqb_pipeline.defs.resources import StagingResource
 from revqb_pipeline.entities import BY_SOURCE_TYPE, extract_assets
+from revqb_pipeline.sync.runtime import Runtime
 from revqb_pipeline.sync.spec import EntitySpec, StageContext
 from revqb_pipeline.sync.stage import StageReport, stage_extracted
 from revqb_pipeline.sync.steps import md_table
@@ -37,6 +38,13 @@ def stage_result(report: StageReport, others: dict[str, int] | None = None) -> d
     return dg.MaterializeResult(metadata=metadata)
 
 
+def nothing_staged(specs: tuple[EntitySpec, ...], extracted: Any) -> tuple[StageReport, dict[str, int]]:
+    """What :func:`stage_extracted` reports for a day without records (zero counts, each other record
+    type read with 0), without opening the staging database or loading the mapping."""
+    own = {s.source_type for s in specs}
+    return StageReport(), {BY_SOURCE_TYPE[t].name: 0 for t in extracted if t not in own}
+
+
 @beta_quiet
 def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition:
     """``staging/<name>``: stages the records ``revio/<name>`` read (other record types first)."""
@@ -56,17 +64,25 @@ def stage_asset(name: str, specs: tuple[EntitySpec, ...]) -> dg.AssetsDefinition
     def _stage(
         context: dg.AssetExecutionContext, staging: StagingResource, extracted: Any
     ) -> dg.MaterializeResult:
-        rt = staging.runtime()
         days = run_days(context)
+        rt: Runtime | None = None  # opened on the first day with records: an empty day stages nothing
         if len(days) == 1:
+            if not any(extracted.values()):
+                return stage_result(*nothing_staged(specs, extracted))
+            rt = staging.runtime()
             ctx = StageContext(days[0], rt.mapping, rt.store)
             return stage_result(*stage_extracted(rt.store, rt.ledger, specs, BY_SOURCE_TYPE, extracted, ctx))
         report, others = StageReport(), {}
         for day in days:  # a backfill range: each day as a one-day run would, its quarantines keyed by day
-            ctx = StageContext(day, rt.mapping, rt.store)
-            part, part_others = stage_extracted(
-                rt.store, rt.ledger, specs, BY_SOURCE_TYPE, extracted.get(day, {}), ctx
-            )
+            day_records = extracted.get(day, {})
+            if not any(day_records.values()):
+                part, part_others = nothing_staged(specs, day_records)
+            else:
+                rt = rt or staging.runtime()
+                ctx = StageContext(day, rt.mapping, rt.store)
+                part, part_others = stage_extracted(
+                    rt.store, rt.ledger, specs, BY_SOURCE_TYPE, day_records, ctx
+                )
             report.inserted += part.inserted
             report.updated += part.updated
             report.unchanged += part.unchanged
