@@ -3,8 +3,9 @@
 Both sandboxes run in a child process (their CPU is not ours); this process syncs one day with activity,
 then runs a day with no activity through ``revqb_pipeline.cli.run_partitions`` (the path ``revqb sync``
 takes) several times, and prints per run: CPU-s (``time.process_time``), Rev.io calls and QBO requests
-(counted by the sandboxes, per method and path). ``--profile`` cProfiles one more quiet run (top 25,
-cumulative). Prints against the issue's goal; never asserts.
+(counted by the sandboxes, per method and path); then the same day as ``revqb sync --since/--to`` handles
+it in operation (activity scan, no run, the day reported empty). ``--profile`` cProfiles one more quiet
+run (top 25, cumulative). Prints against the issue's goal; never asserts.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def bench_fixed_cost(
     """Sync one active day, then ``runs`` quiet runs; print each run's cost against the goal."""
     import dagster as dg
 
+    from benchmarks.scale import scan_quiet_day
     from revqb_pipeline.cli import activity_dates, run_partitions
     from revqb_pipeline.settings import RevqbSettings
 
@@ -201,6 +203,12 @@ def bench_fixed_cost(
             figure("QBO requests per quiet run", costs[-1].qbo.total(), f"goal {GOAL_QBO_REQUESTS}")
             print(f"    Rev.io: {_calls(costs[-1].revio)}")
             print(f"    QBO:    {_calls(costs[-1].qbo)}")
+            scan = measure(sb, lambda: scan_quiet_day(settings, instance, quiet) > 0)
+            figure(
+                "quiet day in operation: CPU-s / Rev.io / QBO",
+                f"{scan.cpu_s:.3f} / {scan.revio.total()} / {scan.qbo.total()}",
+                f"revqb sync --since D --to D: activity scan, no run, the day reported empty (ok={scan.ok})",
+            )
             if profile:
                 prof = cProfile.Profile()
                 measure(sb, lambda: bool(prof.runcall(sync(quiet))))

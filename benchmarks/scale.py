@@ -20,7 +20,10 @@ Per size N:
 4. The billing day (its invoices step writes the QBO ids back to Rev.io beside the QBO load, unless
    ``--writeback off`` sets ``REVQB_REVIO_WRITEBACK=false``), then the other active days of the first
    ``--days`` days, each through the real Dagster job (``run_partitions``, as ``revqb sync`` runs it);
-   then one run of a day with no activity (2025-12-31: no generated record is created or updated that day).
+   then one run of a day with no activity (2025-12-31: no generated record is created or updated that day),
+   forced as ``revqb sync --partition 2025-12-31`` does; then the same day as ``revqb sync --since/--to``
+   handles it in operation: the activity scan finds nothing, no run starts, and the day is reported empty
+   (a runless materialization per sync asset, ``defs/automation/empty_days.py``). Both are printed.
 5. ``entities.reconcile`` over what was synced: every entity must agree to the cent.
 
 Prints figures and ratios against the issue's targets; never asserts on time. Wall times below
@@ -301,11 +304,24 @@ class SizeResult:
     billing: Phase = field(default_factory=lambda: Phase("billing day"))
     rest: Phase = field(default_factory=lambda: Phase("rest of the month"))
     quiet: Phase = field(default_factory=lambda: Phase("no-activity run"))
+    quiet_scan: Phase = field(default_factory=lambda: Phase("no-activity day, scan only"))
+    quiet_events: int = 0  # runless empty materializations the scan path wrote
     reconciled: list[tuple[str, bool, str]] = field(default_factory=list)
     days: list[str] = field(default_factory=list)
     window_days: int = 31
     setup_s: float = 0.0
     writeback: bool = True
+
+
+def scan_quiet_day(settings: Any, instance: Any, day: str = QUIET_DAY) -> int:
+    """``revqb sync --since day --to day`` on a quiet day (``cli/_sync.py: cmd_sync``): the activity scan
+    finds nothing, no run starts, and the day is reported empty; returns the events written."""
+    from revqb_pipeline.cli import activity_dates
+    from revqb_pipeline.defs.automation.empty_days import confirmed_empty_days, report_empty_days
+
+    first = date.fromisoformat(day)
+    active = activity_dates(settings, first, first)
+    return report_empty_days(instance, confirmed_empty_days(first, first, active), "revqb sync")
 
 
 def writeback_metadata(instance: Any, partition: str) -> dict[str, Any]:
@@ -373,6 +389,9 @@ def run_size(
             with measure(res.quiet, child) as ph:
                 ph.partitions = 1
                 ph.ok = run_days([QUIET_DAY], instance, quiet=quiet)
+            with measure(res.quiet_scan, child) as ph:
+                res.quiet_events = scan_quiet_day(settings, instance)
+                ph.ok = res.quiet_events > 0
             for r in reconcile(Runtime(settings)):
                 res.reconciled.append((r.entity, r.agrees, "; ".join(r.differences[:3])))
     return res
@@ -421,8 +440,9 @@ def report(res: SizeResult, time_scale: float, latency_s: float) -> dict[str, fl
         _per(b.staging_commits, b.qbo.writes),
         f"{b.staging_commits:,} commits (ledger + store); one transaction per record would be >= 1",
     )
-    qbo_429 = b.qbo.throttled_429 + r.qbo.throttled_429 + q.qbo.throttled_429
-    revio_429 = b.revio_429 + r.revio_429 + q.revio_429
+    phases = (b, r, q, res.quiet_scan)
+    qbo_429 = sum(ph.qbo.throttled_429 for ph in phases)
+    revio_429 = sum(ph.revio_429 for ph in phases)
     figure("429s from QBO / Rev.io", f"{qbo_429} / {revio_429}", "target 0 / 0")
     target = "<= 1.05 (write-back on), today 1.19" if res.writeback else "<= 0.05 (write-back off)"
     figure(
@@ -487,7 +507,15 @@ def report(res: SizeResult, time_scale: float, latency_s: float) -> dict[str, fl
     figure(
         "fixed cost of a run with no activity",
         f"{q.cpu_s:.2f} CPU-s, {q.revio} Rev.io calls, {q.qbo.requests} QBO requests",
-        "target <= 0.3 CPU-s, <= 2 Rev.io calls, 0 QBO requests; today 2.4 CPU-s, 6 calls",
+        "forced: one Dagster run of the day (revqb sync --partition D); target <= 0.3 CPU-s, <= 2 Rev.io "
+        "calls, 0 QBO requests; issue's today 2.4 CPU-s, 6 calls",
+    )
+    qs = res.quiet_scan
+    figure(
+        "a quiet day in operation (no run)",
+        f"{qs.cpu_s:.2f} CPU-s, {qs.revio} Rev.io calls, {qs.qbo.requests} QBO requests",
+        f"revqb sync --since D --to D: activity scan, no run, {res.quiet_events} empty materializations "
+        f"(ok={qs.ok}); the change sensor's scan covers all its window's days with the same 3 reads",
     )
     agrees = bool(res.reconciled) and all(ok for _, ok, _ in res.reconciled)
     figure(
@@ -505,6 +533,7 @@ def report(res: SizeResult, time_scale: float, latency_s: float) -> dict[str, fl
         "invoices": float(b.invoices),
         "billing_cpu_s": b.cpu_s,
         "quiet_qbo_requests": float(q.qbo.requests),
+        "quiet_scan_qbo_requests": float(res.quiet_scan.qbo.requests),
         "agrees": float(agrees),
     }
 

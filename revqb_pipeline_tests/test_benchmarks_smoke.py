@@ -59,6 +59,7 @@ def test_benchmark_entry_runs_with_the_tiniest_settings(tmp_path: Path) -> None:
 def test_scale_benchmark_reconciles_and_a_quiet_run_makes_no_qbo_request() -> None:
     """``benchmarks.scale``'s main path on a tiny world (a whole month, so the balances can agree)."""
     from benchmarks.scale import report, run_size
+    from revqb_pipeline.defs.automation.empty_days import sync_asset_keys
 
     res = run_size(3, days=31, seed=7, time_scale=0.05, latency_s=0.0, quiet=True)
     figures = report(res, time_scale=0.05, latency_s=0.0)
@@ -67,6 +68,11 @@ def test_scale_benchmark_reconciles_and_a_quiet_run_makes_no_qbo_request() -> No
     assert res.reconciled and all(ok for _, ok, _ in res.reconciled), res.reconciled
     assert figures["agrees"] == 1.0
     assert res.quiet.qbo.requests == 0
+    # The quiet day forced through Dagster reads only the watched types (customers gated on them), and in
+    # operation (the activity scan, no run) it is reported empty with a materialization per sync asset.
+    assert res.quiet.revio == 3, res.quiet.revio_calls
+    assert res.quiet_scan.ok and res.quiet_events == len(sync_asset_keys())
+    assert res.quiet_scan.qbo.requests == 0 and res.quiet_scan.revio == 3, res.quiet_scan.revio_calls
 
 
 def test_backfill_benchmark_runs_a_month_as_one_range_run_that_reconciles() -> None:
