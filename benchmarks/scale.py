@@ -430,6 +430,11 @@ def report(res: SizeResult, time_scale: float, latency_s: float) -> dict[str, fl
         _per(month_requests, month_writes),
         f"{month_requests:,} / {month_writes:,}; target <= 0.05 (floor 1/30), issue's today 0.42",
     )
+    print(
+        "    (every run in this one process: the reference data and the preflight's company read are paid "
+        "about once; with a process per run (the daemon) each active run pays them, ~2 QBO requests more)",
+        flush=True,
+    )
     figure(
         "QBO requests per committed write, billing day",
         _per(b.qbo.requests, b.qbo.writes),
