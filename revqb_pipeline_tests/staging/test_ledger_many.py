@@ -20,6 +20,7 @@ from revqb_pipeline.staging.ledger import (
     Parked,
     Synced,
 )
+from revqb_pipeline_tests._engine_watch import EngineWatch
 
 
 @pytest.fixture
@@ -33,17 +34,6 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def ledger(engine: sa.Engine) -> Ledger:
     return Ledger(engine)
-
-
-class Commits:
-    """Counts the engine's committed transactions."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.n = 0
-        sa.event.listen(engine, "commit", self._on_commit)
-
-    def _on_commit(self, _conn: Any) -> None:
-        self.n += 1
 
 
 def _seed(ledger: Ledger, source_type: str) -> None:
@@ -94,7 +84,7 @@ def test_many_versions_match_the_per_record_methods(ledger: Ledger, engine: sa.E
     ledger.mark_waiting("one", "6", reason="waiting for customer 9", qbo_entity="Invoice", partition_key="p")
     ledger.quarantine("one", "7", reason="no item", code="X1", qbo_entity="Invoice")
 
-    commits = Commits(engine)
+    commits = EngineWatch(engine)
     rows = ledger.record_outcomes(
         [
             Synced("many", "1", "145", "0", payload_hash="h1", action="created"),
@@ -108,7 +98,7 @@ def test_many_versions_match_the_per_record_methods(ledger: Ledger, engine: sa.E
             Parked("many", "7", LedgerStatus.QUARANTINED, "no item", "X1", "Invoice"),
         ]
     )
-    assert commits.n == 1
+    assert commits.commits == 1
     assert [r.source_id for r in rows] == ["1", "2", "3", "5", "4", "6", "7"]
     assert _state(ledger, "many") == _state(ledger, "one")
     row3 = ledger.get("many", "3")
@@ -122,7 +112,7 @@ def test_mark_synced_many_and_mark_failed_many_in_one_commit_each(ledger: Ledger
     ledger.record_intents(
         [Intent("bill", str(i), "Invoice", f"h{i}", f"RV{i}", "2026-01-01", f"r{i}") for i in range(n)]
     )
-    commits = Commits(engine)
+    commits = EngineWatch(engine)
     synced = ledger.mark_synced_many(
         [Synced("bill", str(i), str(1000 + i), "0", payload_hash=f"h{i}") for i in range(n - 2)]
     )
@@ -132,7 +122,7 @@ def test_mark_synced_many_and_mark_failed_many_in_one_commit_each(ledger: Ledger
             Failed("bill", str(n - 1), "6000", "business rule", transient=False),
         ]
     )
-    assert commits.n == 2
+    assert commits.commits == 2
     assert len(synced) == n - 2 and {r.status for r in synced} == {LedgerStatus.SYNCED}
     assert ledger.summary() == {"bill": {"failed": 1, "quarantined": 1, "synced": n - 2}}
     assert ledger.get_many("bill", ["7"])["7"].qbo_id == "1007"

@@ -4,17 +4,16 @@ readable reason in a real SQLite ledger."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.reference_data import RefIds
 from revqb_pipeline.sync.resolver import Resolver, Unresolved, prepare_requests, why_missing
 from revqb_pipeline.sync.writer import WriteReport, WriteRequest
+from revqb_pipeline_tests._engine_watch import EngineWatch
 
 REFS = RefIds(
     accounts={"Undeposited Funds": "A4"},
@@ -24,27 +23,8 @@ REFS = RefIds(
 
 
 @pytest.fixture
-def ledger(sqlite_url: str) -> Iterator[Ledger]:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
-    yield Ledger(engine)
-    engine.dispose()
-
-
-class Statements:
-    """Counts the engine's SELECT statements and commits."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.selects = 0
-        self.commits = 0
-        sa.event.listen(engine, "before_cursor_execute", self._on_execute)
-        sa.event.listen(engine, "commit", self._on_commit)
-
-    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.selects += statement.lstrip().upper().startswith("SELECT")
-
-    def _on_commit(self, _conn: Any) -> None:
-        self.commits += 1
+def ledger(sqlite_engine: sa.Engine) -> Ledger:
+    return Ledger(sqlite_engine)
 
 
 def resolver() -> Resolver:
@@ -117,7 +97,7 @@ def test_load_reads_only_the_synced_rows_the_bodies_name(ledger: Ledger) -> None
     ledger.mark_synced("credit", "3", qbo_id="CM3", sync_token=0)
     ledger.quarantine("customer", "4", reason="bad")
     ledger.mark_waiting("bill", "5", reason="waits", qbo_entity="Invoice")
-    reads = Statements(ledger.engine)
+    reads = EngineWatch(ledger.engine)
 
     loaded = Resolver.load(ledger, REFS)
     assert loaded.synced == {} and loaded.refs is REFS
@@ -184,7 +164,7 @@ def test_prepare_requests_resolves_waits_and_quarantines(ledger: Ledger) -> None
         _row(4, {**payment_body(), "PaymentMethodRef": {"value": "payment-method:Amex"}}),
     ]
     report = WriteReport()
-    statements = Statements(ledger.engine)
+    statements = EngineWatch(ledger.engine)
 
     requests = prepare_requests(rows, ledger, resolver(), "payment", report)
 

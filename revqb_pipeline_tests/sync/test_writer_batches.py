@@ -15,7 +15,7 @@ from revqb_pipeline.clients.oauth import OAuthClient
 from revqb_pipeline.clients.qbo import BatchOp, QBOClient
 from revqb_pipeline.clients.ratelimit import QBORateLimiter
 from revqb_pipeline.sync.writer import BATCH_LIMIT, ChunkOutcome, chunk_request_id, send_batches
-from revqb_pipeline_tests._qbo_support import fresh_client, served_empty_realm
+from revqb_pipeline_tests._qbo_support import fresh_client
 from revqb_sandbox.harness import ServedApp
 from revqb_sandbox.qbo.settings import QBOSandboxSettings
 
@@ -39,16 +39,10 @@ class Sandbox:
         return QBOClient(self.served.url, self.settings.realm_id, self.oauth, limiter=QBORateLimiter(), **kw)
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[ServedApp, QBOSandboxSettings]]:
-    with served_empty_realm() as served:
-        yield served
-
-
 @pytest.fixture
-def sandbox(served: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[Sandbox]:
-    with fresh_client(*served) as (qbo, oauth):
-        yield Sandbox(*served, oauth, qbo)
+def sandbox(empty_realm: tuple[ServedApp, QBOSandboxSettings]) -> Iterator[Sandbox]:
+    with fresh_client(*empty_realm) as (qbo, oauth):
+        yield Sandbox(*empty_realm, oauth, qbo)
 
 
 def _op(i: int, name: str) -> BatchOp:

@@ -16,7 +16,6 @@ from revqb_pipeline.entities.invoices.mapping import invoice_update_payload
 from revqb_pipeline.entities.invoices.steps import load_slices
 from revqb_pipeline.entities.invoices.sync import SOURCE_TYPE, prepare_load, sync_invoices
 from revqb_pipeline.mapping.config import MappingConfig, load_mapping
-from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus, Synced
 from revqb_pipeline.sync.reference_data import clear_reference_cache, ensure_reference_data
 from revqb_pipeline.sync.writer import DocNumberAdapter, KnownKeys, WriteReport, WriteRequest
@@ -43,14 +42,6 @@ class DyingLedger(Ledger):
         if self.calls == self.die_at:
             raise Died("killed after the write, before its outcomes were recorded")
         return super().record_outcomes(outcomes)
-
-
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(sqlite_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 def _rows(customer_id: str, item_id: str, n: int, *, tax_code: bool) -> list[dict[str, Any]]:
@@ -116,7 +107,7 @@ def _invoices(qbo: QBOClient) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("matching", [True, False], ids=["linked-as-is", "linked-and-updated"])
 def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
-    qbo_client: QBOClient, engine: sa.Engine, cfg: MappingConfig, matching: bool
+    qbo_client: QBOClient, sqlite_engine: sa.Engine, cfg: MappingConfig, matching: bool
 ) -> None:
     customer = qbo_client.create("Customer", {"DisplayName": "Ahead Co"}, request_id="la-c")
     account = qbo_client.create("Account", {"Name": "LA Sales", "AccountType": "Income"}, request_id="la-a")
@@ -129,8 +120,8 @@ def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
     rows = _rows(str(customer["Id"]), str(item["Id"]), 100, tax_code=matching)
     # first run: slice 1 recorded; the first batch of slice 2 reaches QBO, then the process dies
     with pytest.raises(Died):
-        _load(qbo_client, DyingLedger(engine, die_at=2), cfg, rows)
-    ledger = Ledger(engine)
+        _load(qbo_client, DyingLedger(sqlite_engine, die_at=2), cfg, rows)
+    ledger = Ledger(sqlite_engine)
     states = [r.status for r in ledger.get_many(SOURCE_TYPE, [r["source_id"] for r in rows]).values()]
     assert states.count(LedgerStatus.SYNCED) == 30
     assert states.count(LedgerStatus.IN_FLIGHT) == 30  # written to QBO, outcome never recorded
@@ -157,9 +148,9 @@ def test_a_run_that_died_after_writing_a_slice_is_linked_by_the_next_run(
 
 
 def test_with_the_reference_data_cached_only_a_load_of_several_slices_looks_up_ahead(
-    qbo_client: QBOClient, engine: sa.Engine, cfg: MappingConfig
+    qbo_client: QBOClient, sqlite_engine: sa.Engine, cfg: MappingConfig
 ) -> None:
-    ledger = Ledger(engine)
+    ledger = Ledger(sqlite_engine)
     ensure_reference_data(qbo_client, cfg)  # cached, as for the second load step of a run
     before = requests_sent(qbo_client)
 

@@ -3,34 +3,20 @@ one transaction, the ones already recorded are left alone, every row is reported
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from revqb_pipeline.entities.payments.decisions import record_rows
-from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import Ledger, LedgerStatus
 from revqb_pipeline.sync.writer import WriteReport
+from revqb_pipeline_tests._engine_watch import EngineWatch
 
 
 @pytest.fixture
-def ledger(sqlite_url: str) -> Iterator[Ledger]:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
-    yield Ledger(engine)
-    engine.dispose()
-
-
-def _commits(engine: sa.Engine) -> list[int]:
-    n = [0]
-
-    def on_commit(_conn: Any) -> None:
-        n[0] += 1
-
-    sa.event.listen(engine, "commit", on_commit)
-    return n
+def ledger(sqlite_engine: sa.Engine) -> Ledger:
+    return Ledger(sqlite_engine)
 
 
 def _row(sid: int, reason: str) -> dict[str, Any]:
@@ -39,10 +25,10 @@ def _row(sid: int, reason: str) -> dict[str, Any]:
 
 def test_record_rows_parks_changed_rows_in_one_transaction(ledger: Ledger) -> None:
     rows = [_row(i, f"invoice of bill {i} not in QBO") for i in range(1, 4)]
-    commits = _commits(ledger.engine)
+    commits = EngineWatch(ledger.engine)
 
     record_rows(ledger, WriteReport(), rows, "payment", LedgerStatus.WAITING, qbo_entity="Payment")
-    assert commits[0] == 1
+    assert commits.commits == 1
     stored = ledger.get_many("payment", ["1", "2", "3"])
     assert {sid: (r.status, r.last_error, r.partition_key) for sid, r in stored.items()} == {
         str(i): (LedgerStatus.WAITING, f"invoice of bill {i} not in QBO", "2026-01-15") for i in range(1, 4)
@@ -52,7 +38,7 @@ def test_record_rows_parks_changed_rows_in_one_transaction(ledger: Ledger) -> No
     report = WriteReport()
     record_rows(ledger, report, rows[1:2], "payment", LedgerStatus.QUARANTINED, qbo_entity="Payment")
     record_rows(ledger, report, [rows[0], rows[2]], "payment", LedgerStatus.WAITING, qbo_entity="Payment")
-    assert commits[0] == 2  # the unchanged waiting rows write nothing
+    assert commits.commits == 2  # the unchanged waiting rows write nothing
     assert dict(report.counts) == {"quarantined": 1, "waiting": 2}
     assert ledger.get("payment", "2").status is LedgerStatus.QUARANTINED  # type: ignore[union-attr]
     assert [e.action for e in ledger.events("payment", "2")] == ["quarantined", "waiting"]
