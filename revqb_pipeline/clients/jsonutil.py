@@ -10,6 +10,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _encode_str  # type: ignore[attr-defined]
 from typing import Any
 
+from revqb_pipeline._jsonmarks import NotPlain, mark, unmark
+
 
 def loads(data: bytes | str) -> Any:
     """``json.loads`` with ``parse_float=Decimal`` (integers stay ``int``)."""
@@ -67,13 +69,6 @@ def _encode(obj: Any, out: list[str]) -> None:
         raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
 
 
-_NUL = "\\u0000"  # how the ASCII encoder writes the NUL characters around a marked Decimal
-
-
-class _NotPlain(Exception):
-    """The fast path cannot encode this value exactly as ``_encode`` does."""
-
-
 def plain_dumps(obj: Any) -> str | None:
     """``dumps`` through the C ``json`` encoder, or None when it cannot be sure of the same text (a
     non-finite number, a value of another type, an escaped NUL that is not a marker's).
@@ -87,23 +82,18 @@ def plain_dumps(obj: Any) -> str | None:
         nonlocal marks
         if isinstance(value, Decimal):
             if not value.is_finite():
-                raise _NotPlain
+                raise NotPlain
             marks += 1
-            return "\x00D" + format(value, "f") + "\x00"
+            return mark(format(value, "f"))
         if isinstance(value, datetime | date):
             return value.isoformat()
-        raise _NotPlain
+        raise NotPlain
 
     try:
         text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=default)
-    except (_NotPlain, ValueError, TypeError, RecursionError):
+    except (NotPlain, ValueError, TypeError, RecursionError):
         return None
-    if marks or _NUL in text:
-        # every escaped NUL must be one of the markers' two, so stripping the markers' ends is exact
-        if text.count(_NUL) != 2 * marks or text.count('"' + _NUL + "D") != marks:
-            return None
-        text = text.replace('"' + _NUL + "D", "").replace(_NUL + '"', "")
-    return text
+    return unmark(text, marks)
 
 
 def dumps(obj: Any) -> str:

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from revqb_pipeline._jsonmarks import NotPlain, mark, unmark
+
 
 def _number(d: Decimal) -> str:
     if not d.is_finite():
@@ -58,11 +60,6 @@ def _encode(obj: Any, decimal_as_string: bool) -> str:
 # (the reference writes floats as strings there; Decimals are already quoted).
 _FLOAT_EXPONENT = re.compile(r"[0-9]e[-+]")
 _BARE_FLOAT = re.compile(r"[:,\[]-?[0-9]+[.e]")
-_NUL = "\\u0000"  # how json writes the NUL characters around a marked Decimal
-
-
-class _NotPlain(Exception):
-    """The fast path cannot encode this value exactly as ``_encode`` does."""
 
 
 def plain_canonical_json(obj: Any, *, decimal_as_string: bool = False) -> str | None:
@@ -80,32 +77,27 @@ def plain_canonical_json(obj: Any, *, decimal_as_string: bool = False) -> str | 
         nonlocal marks
         if isinstance(value, Decimal):
             if not value.is_finite() or abs(value.adjusted()) > 40:
-                raise _NotPlain
+                raise NotPlain
             if decimal_as_string:
                 return _number(value)
             marks += 1
-            return "\x00D" + _number(value) + "\x00"
+            return mark(_number(value))
         if isinstance(value, datetime | date):
             return value.isoformat()
-        raise _NotPlain
+        raise NotPlain
 
     try:
         text = json.dumps(
             obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
         )
-    except (_NotPlain, ValueError, TypeError):
+    except (NotPlain, ValueError, TypeError):
         return None
     if decimal_as_string:
         if isinstance(obj, float) or _BARE_FLOAT.search(text):
             return None
     elif ("e+" in text or "e-" in text) and _FLOAT_EXPONENT.search(text):
         return None
-    if marks or _NUL in text:
-        # every escaped NUL must be one of the markers' two, so stripping the markers' ends is exact
-        if text.count(_NUL) != 2 * marks or text.count('"' + _NUL + "D") != marks:
-            return None
-        text = text.replace('"' + _NUL + "D", "").replace(_NUL + '"', "")
-    return text
+    return unmark(text, marks)
 
 
 def canonical_json(obj: Any, *, decimal_as_string: bool = False) -> str:
