@@ -177,7 +177,8 @@ class InvoiceFrames:
     totals: pd.DataFrame
 
 
-_INT_COLUMNS = (
+#: Integer columns of a staged charge the checks read (int64 when every value is an integer).
+CHARGE_INT_COLUMNS = (
     "charge_id",
     "bill_id",
     "product_amount_cents",
@@ -200,7 +201,7 @@ def charge_rows_frame(rows: Sequence[Row]) -> pd.DataFrame:
 
     A key the first row lacks is read with ``dict.get`` (None where missing); a column no row has is
     left out (the checks read it as all null, as from a DataFrame without it)."""
-    keys = (*_INT_COLUMNS, *_OBJECT_COLUMNS)
+    keys = (*CHARGE_INT_COLUMNS, *_OBJECT_COLUMNS)
     first = rows[0] if len(rows) else {}
     names = [k for k in keys if k in first]
     names += [k for k in keys if k not in first and any(k in r for r in rows)]
@@ -210,7 +211,7 @@ def charge_rows_frame(rows: Sequence[Row]) -> pd.DataFrame:
     except KeyError:
         tuples = [tuple(r.get(k) for k in names) for r in rows]
     blocks = (tuples[i : i + ROW_BLOCK] for i in range(0, len(tuples), ROW_BLOCK))
-    return pd.DataFrame(tuple_columns(blocks, names, _INT_COLUMNS), copy=False)
+    return pd.DataFrame(tuple_columns(blocks, names, CHARGE_INT_COLUMNS), copy=False)
 
 
 def _ints(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,22 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from revqb_pipeline.mapping._numeric import tuple_columns
+from revqb_pipeline.mapping.frames import CHARGE_INT_COLUMNS
 from revqb_pipeline.staging.db import stg_bills, stg_charges
 
-#: Integer columns the checks read (int64 when every value is an integer).
-INT_COLUMNS = (
-    "charge_id",
-    "bill_id",
-    "product_amount_cents",
-    "tax_amount_cents",
-    "amount_cents",
-    "product_id",
-    "product_type_id",
-    "tax_class_id",
-    "invoice_amount_cents",
-)
+#: Integer columns the checks read (int64 when every value is an integer): a charge's, and the bill total.
+INT_COLUMNS = (*CHARGE_INT_COLUMNS, "invoice_amount_cents")
 #: ``stg_charges`` columns the checks read (quantity and rate are parsed once per distinct text).
-CHARGE_COLUMNS = (*INT_COLUMNS[:8], "quantity", "rate", "charge_kind", "geocode")
+CHARGE_COLUMNS = (*CHARGE_INT_COLUMNS, "quantity", "rate", "charge_kind", "geocode")
 BILL_COLUMNS = ("bill_id", "invoice_amount_cents")
 FETCH_ROWS = 1 << 16  # rows per fetchmany: the tuples are turned into columns while still in cache
 
