@@ -44,6 +44,10 @@ def _money(value: Any) -> Decimal | None:
     if type(value) is Decimal and value.is_finite():  # the common case, a JSON number: to_decimal's checks
         if value.as_tuple().exponent >= -MAX_PLACES and abs(value) < MAX_AMOUNT:  # type: ignore[operator]
             return value
+    return _money_general(value)
+
+
+def _money_general(value: Any) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -56,6 +60,10 @@ def parse_revio_id(value: Any) -> int | None:
     """A Rev.io id or count: a whole, non-negative number fitting a BIGINT; ``None``/``""`` -> ``None``."""
     if type(value) is int and 0 <= value <= MAX_ID:  # the common case, a JSON integer
         return value
+    return _id_general(value)
+
+
+def _id_general(value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
@@ -79,6 +87,10 @@ def parse_revio_id(value: Any) -> int | None:
 def _text(value: Any) -> str | None:
     if type(value) is str and "\x00" not in value:  # the common case
         return value
+    return _text_general(value)
+
+
+def _text_general(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dict | list):
