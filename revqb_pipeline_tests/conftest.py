@@ -96,6 +96,15 @@ def db_url(request) -> str:
 
 
 @pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on ``db_url`` (SQLite, then PostgreSQL) with the staging schema created."""
+    eng = make_engine(db_url)
+    create_schema(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
 def env(tmp_path: Path) -> Iterator[Pipeline]:
     """Both sandboxes: six Rev.io customers without bills, the Rev.io clock frozen at 2026-01-01; SQLite."""
     revio = RevioSandboxSettings(

@@ -3,7 +3,6 @@ checks the same failures as the staged rows do, and the text columns it builds k
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,7 @@ from revqb_pipeline.mapping.checks import staged_invoice_check_failures
 from revqb_pipeline.mapping.config import load_mapping
 from revqb_pipeline.staging import charges_frame
 from revqb_pipeline.staging.charges_frame import bill_columns, charge_columns
-from revqb_pipeline.staging.db import create_schema, make_engine, stg_bills, stg_charges
+from revqb_pipeline.staging.db import stg_bills, stg_charges
 
 CFG = load_mapping(None)
 DAY, OTHER = "2026-01-01", "2026-01-02"
@@ -33,14 +32,6 @@ def charge(cid: int, bill_id: int, **over: Any) -> dict[str, Any]:
 def bill(bill_id: int, charges: list[dict[str, Any]], **over: Any) -> dict[str, Any]:
     total = sum(c["amount_cents"] or 0 for c in charges if c["bill_id"] == bill_id)
     return {"bill_id": bill_id, "customer_id": 7, "bill_date": DAY, "invoice_amount_cents": total, **over}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(db_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 def stage(engine: sa.Engine, bills: list[dict[str, Any]], charges: list[dict[str, Any]]) -> None:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
-from revqb_pipeline.staging.db import create_schema, make_engine
+from revqb_pipeline.staging.db import make_engine
 from revqb_pipeline.staging.ledger import Intent, Ledger, LedgerError, LedgerStatus
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(db_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

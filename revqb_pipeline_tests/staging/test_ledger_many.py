@@ -3,14 +3,12 @@ and ``record_outcomes`` leave the same rows and events as the per-record methods
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from revqb_pipeline.staging.db import create_schema, make_engine
 from revqb_pipeline.staging.ledger import (
     Failed,
     Intent,
@@ -21,14 +19,6 @@ from revqb_pipeline.staging.ledger import (
     Synced,
 )
 from revqb_pipeline_tests._engine_watch import EngineWatch
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(db_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ tokens encrypted at rest, key rotation, legacy plain-text rows, the local key fi
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,14 +14,6 @@ from cryptography.fernet import Fernet
 from revqb_pipeline.models.tokens import OAuthTokens, TokenStore
 from revqb_pipeline.staging.db import create_schema, make_engine, oauth_tokens
 from revqb_pipeline.staging.tokens import SqlTokenStore, TokenKeyError, TokenStoreError
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(db_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_round_trip_and_rotation(engine: sa.Engine, db_url: str) -> None:
