@@ -8,33 +8,10 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from revqb_pipeline.clients import jsonutil
 from revqb_pipeline.clients.jsonutil import _encode, plain_dumps
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.decimals(allow_nan=True, allow_infinity=True),
-    st.decimals(places=2, min_value=-(10**9), max_value=10**9),
-    st.sampled_from([Decimal("-0"), Decimal("1E+2"), Decimal("-0.00"), Decimal("1E-7")]),
-    st.text(),
-    st.sampled_from(["\x00D1\x00", "\x00D", "\x00", "\\u0000D", '"', "Zürich", "\u2028"]),
-    st.dates(),
-    st.datetimes(),
-)
-values = st.recursive(
-    scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.tuples(inner, inner),
-        st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    ),
-    max_leaves=20,
-)
+from revqb_pipeline_tests._json_values import json_values
 
 
 def _reference(obj: Any) -> str | type[Exception]:
@@ -47,7 +24,7 @@ def _reference(obj: Any) -> str | type[Exception]:
 
 
 @settings(max_examples=500, deadline=None)
-@given(values)
+@given(json_values)
 def test_fast_path_is_the_reference_text_or_none(obj: Any) -> None:
     expected = _reference(obj)
     fast = plain_dumps(obj)

@@ -13,28 +13,7 @@ from hypothesis import strategies as st
 
 from revqb_pipeline.clients import jsonutil
 from revqb_pipeline.mapping.hashing import _encode, canonical_json, plain_canonical_json
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.decimals(allow_nan=True, allow_infinity=True),
-    st.decimals(places=2, min_value=-(10**9), max_value=10**9),
-    st.text(),
-    st.sampled_from(["\x00D1\x00", "\x00D", "1e+5", "\\u0000D", '"', "Zürich"]),
-    st.dates(),
-    st.datetimes(),
-)
-values = st.recursive(
-    scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.tuples(inner, inner),
-        st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    ),
-    max_leaves=20,
-)
+from revqb_pipeline_tests._json_values import json_values
 
 
 def _reference(obj: Any, as_string: bool) -> str | type[Exception]:
@@ -45,7 +24,7 @@ def _reference(obj: Any, as_string: bool) -> str | type[Exception]:
 
 
 @settings(max_examples=500, deadline=None)
-@given(values, st.booleans())
+@given(json_values, st.booleans())
 def test_fast_path_is_the_reference_text_or_none(obj: Any, as_string: bool) -> None:
     expected = _reference(obj, as_string)
     fast = plain_canonical_json(obj, decimal_as_string=as_string)
