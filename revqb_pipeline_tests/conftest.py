@@ -78,13 +78,18 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'revqb.db'}"
 
 
-@pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[sa.Engine]:
-    """An engine on ``sqlite_url`` with the staging schema created (``create_schema``)."""
-    engine = make_engine(sqlite_url)
+def _staging_engine(url: str) -> Iterator[sa.Engine]:
+    """An engine on ``url`` with the staging schema created (``create_schema``), disposed after."""
+    engine = make_engine(url)
     create_schema(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[sa.Engine]:
+    """An engine on ``sqlite_url`` with the staging schema created."""
+    yield from _staging_engine(sqlite_url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -98,10 +103,7 @@ def db_url(request) -> str:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[sa.Engine]:
     """An engine on ``db_url`` (SQLite, then PostgreSQL) with the staging schema created."""
-    eng = make_engine(db_url)
-    create_schema(eng)
-    yield eng
-    eng.dispose()
+    yield from _staging_engine(db_url)
 
 
 @pytest.fixture
