@@ -21,6 +21,8 @@ from revqb_pipeline.sync.reference_data import clear_reference_cache, ensure_ref
 from revqb_pipeline.sync.writer import DocNumberAdapter, KnownKeys, WriteReport, WriteRequest
 from revqb_pipeline_tests._qbo_support import requests_sent
 
+pytestmark = pytest.mark.slow  # every test writes to a QBO sandbox (conftest empty_realm)
+
 DAY = "2026-01-01"
 
 
