@@ -146,22 +146,17 @@ def keys_to_create(ledger: Ledger, payload_rows: list[dict[str, Any]]) -> list[s
     ]
 
 
-def lookup_ahead(qbo: QBOClient, ledger: Ledger, payload_rows: list[dict[str, Any]]) -> KnownKeys:
-    """One DocNumber lookup, ahead of the load, of the payload rows' ``keys_to_create``.
-
-    The load slices then send no lookup of their own for these keys. Safe because nothing else writes a
-    revqb DocNumber of this realm meanwhile: the QBO load steps run behind the realm's one-slot pool, and a
-    record whose earlier write got through without an outcome is found here all the same."""
-    return DocNumberLookup(qbo, "Invoice").ahead(keys_to_create(ledger, payload_rows))
-
-
 def prepare_load(
     qbo: QBOClient, ledger: Ledger, cfg: MappingConfig, payload_rows: list[dict[str, Any]], slices: int
 ) -> tuple[RefIds, KnownKeys | None]:
-    """The reference data ids and the day's DocNumber lookup made ahead of the load (``lookup_ahead``):
-    sent in the reference data's ``/batch`` call when those are read (no request of its own), else alone
-    when the load has more than one slice (one call instead of one per slice), else None (the one slice
-    looks up its creates itself, in one call with the read of its updates)."""
+    """The reference data ids and one DocNumber lookup of the day's ``keys_to_create``, made ahead of the
+    load: sent in the reference data's ``/batch`` call when those are read (no request of its own), else
+    alone when the load has more than one slice (one call instead of one per slice), else None (the one
+    slice looks up its creates itself, in one call with the read of its updates).
+
+    Safe because nothing else writes a revqb DocNumber of this realm meanwhile: the QBO load steps run
+    behind the realm's one-slot pool, and a record whose earlier write got through without an outcome is
+    found here all the same."""
     if not payload_rows:  # reference data are only read to resolve payloads: none, no QBO request
         return RefIds(), None
     lookup = DocNumberLookup(qbo, "Invoice")
@@ -181,7 +176,7 @@ def sync_invoices(
     known: KnownKeys | None = None,
 ) -> WriteReport:
     """Create or update one QBO invoice per payload row; void those whose bill was reversed. ``known``:
-    a DocNumber lookup made ahead of this write (``lookup_ahead``), used instead of one of its own."""
+    a DocNumber lookup made ahead of this write (``prepare_load``), used instead of one of its own."""
     report = WriteReport()
     requests = prepare_requests(payload_rows, ledger, Resolver.load(ledger, refs), SOURCE_TYPE, report)
     adapter = DocNumberAdapter(qbo, "Invoice", invoice_update_payload, known=known)

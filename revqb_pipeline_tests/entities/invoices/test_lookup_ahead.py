@@ -1,4 +1,4 @@
-"""The invoices load looks a day's DocNumbers up once, ahead of its slices (``lookup_ahead``), and still
+"""The invoices load looks a day's DocNumbers up once, ahead of its slices (``prepare_load``), and still
 never duplicates: an earlier run that wrote a slice and died before recording its outcomes is linked, not
 repeated."""
 
