@@ -7,7 +7,8 @@ and the program's own timestamps are timezone-aware UTC (:class:`UTCDateTime`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -419,6 +420,31 @@ def write_begin(engine: Engine) -> Iterator[Connection]:
     """A write transaction (``BEGIN IMMEDIATE`` on SQLite, a plain transaction on PostgreSQL)."""
     with engine.connect().execution_options(revqb_write=True) as conn, conn.begin():
         yield conn
+
+
+#: Per engine, the tables :func:`ensure_tables` knows exist in this process.
+_TABLES_READY: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+
+
+def ensure_tables(engine: Engine, tables: Sequence[sa.Table], pg_lock: int | None = None) -> None:
+    """Create those of ``tables`` that are missing (older databases gain them without a migration), checked
+    once per engine and process: later calls run no statement, and a database that has them all is only
+    read (no write transaction, no SQLite write lock). ``pg_lock``: an advisory lock serializing the
+    creation across processes on PostgreSQL."""
+    ready = _TABLES_READY.setdefault(engine, set())
+    wanted = [t for t in tables if t.name not in ready]
+    if not wanted:
+        return
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        missing = [t for t in wanted if not inspector.has_table(t.name)]
+    if missing:
+        with write_begin(engine) as conn:
+            if pg_lock is not None and conn.dialect.name == "postgresql":
+                conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": pg_lock})
+            for table in missing:  # in the caller's (dependency) order
+                table.create(conn, checkfirst=True)
+    ready.update(t.name for t in wanted)
 
 
 def create_schema(engine: Engine) -> None:

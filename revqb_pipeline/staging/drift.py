@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from revqb_pipeline.staging._sql import IN_CHUNK, chunks, dialect_insert
-from revqb_pipeline.staging.db import UTCDateTime, qbo_payloads, utcnow, write_begin
+from revqb_pipeline.staging.db import UTCDateTime, ensure_tables, qbo_payloads, utcnow, write_begin
 
 drift_metadata = sa.MetaData()
 _AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -82,19 +82,10 @@ qbo_cdc_checkpoints = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
-_READY: set[str] = set()
-
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the drift tables when missing (once per engine URL and process)."""
-    key = engine.url.render_as_string(hide_password=False)
-    if key in _READY:
-        return
-    with write_begin(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-        drift_metadata.create_all(conn, checkfirst=True)
-    _READY.add(key)
+    """Create the drift tables when missing (once per engine and process, ``ensure_tables``)."""
+    ensure_tables(engine, drift_metadata.sorted_tables, pg_lock=_PG_LOCK)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ idempotent by ``event_id``: a duplicated or replayed delivery changes nothing an
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from revqb_pipeline.staging._sql import IN_CHUNK, chunks, dialect_insert
-from revqb_pipeline.staging.db import UTCDateTime, metadata, utcnow, write_begin
+from revqb_pipeline.staging.db import UTCDateTime, ensure_tables, metadata, utcnow, write_begin
 
 NEW, PLANNED, IGNORED = "new", "planned", "ignored"
 
@@ -55,21 +54,10 @@ class StoredEvent:
     planned_at: datetime | None = None
 
 
-#: Engines whose ``revio_events`` table is known to exist in this process.
-_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
 def ensure_table(engine: Engine) -> None:
-    """Create ``revio_events`` when missing, checked once per engine and process (``create_schema`` creates
-    it too): a sensor tick's ``EventStore`` runs no statement, and takes no SQLite write lock."""
-    if engine in _READY:
-        return
-    with engine.connect() as conn:
-        exists = sa.inspect(conn).has_table(revio_events.name)
-    if not exists:
-        with write_begin(engine) as conn:
-            revio_events.create(conn, checkfirst=True)
-    _READY.add(engine)
+    """Create ``revio_events`` when missing (``create_schema`` creates it too), checked once per engine and
+    process (``ensure_tables``): a sensor tick's ``EventStore`` runs no statement, and takes no write lock."""
+    ensure_tables(engine, [revio_events])
 
 
 class EventStore:
